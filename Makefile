@@ -1,0 +1,38 @@
+# make run   - install into .venv and show carp-pkg on the bundled example (no FreeBSD needed)
+# make test  - install into .venv and run the whole test suite (lab tests need root + ip netns + ucarp)
+# make lab   - a live two-host CARP failover with ucarp in network namespaces (root)
+# make bench - the benchmark table; make reliability - the reliability figures
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+EXAMPLE = examples/config.xml
+DEMO_ROOT = build/demo-root
+
+.PHONY: run test lab bench reliability clean
+
+$(BIN)/carp-pkg: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+run: $(BIN)/carp-pkg
+	$(BIN)/carp-pkg --config $(EXAMPLE) validate
+	$(BIN)/carp-pkg --config $(EXAMPLE) render --backend freebsd --format script
+	$(BIN)/carp-pkg --root $(DEMO_ROOT) --config $(EXAMPLE) sync --backend freebsd --dry-run --against examples/ifconfig-freebsd14.txt
+
+test: $(BIN)/carp-pkg
+	$(BIN)/python -m pytest -q -rs
+
+lab: $(BIN)/carp-pkg
+	$(BIN)/carp-pkg lab demo
+
+bench: $(BIN)/carp-pkg
+	$(BIN)/python benchmarks/run.py
+
+reliability: $(BIN)/carp-pkg
+	$(BIN)/python -m pytest -q tests/reliability --reliability-report
+
+clean:
+	rm -rf $(VENV) build *.egg-info

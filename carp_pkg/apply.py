@@ -1,0 +1,57 @@
+"""Run a Plan step by step; on a failure, undo the finished steps in reverse and say what could not be undone."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import List, Tuple
+
+from .errors import CommandError
+from .plan import Plan, Step
+from .system import Runner
+
+
+class ApplyError(CommandError):
+    """A step failed; the message lists what was rolled back and what is left."""
+
+
+@dataclass(frozen=True)
+class Rollback:
+    undone: Tuple[Step, ...] = ()
+    left: Tuple[str, ...] = ()  # human descriptions of changes that stay
+
+
+def _shown(step: Step) -> str:
+    return " ".join(shlex.quote(a) for a in step.shown())
+
+
+def roll_back(done: List[Step], runner: Runner) -> Rollback:
+    undone, left = [], []
+    for step in reversed(done):
+        if step.undo is None:
+            left.append(f"not undone ({step.why}): {_shown(step)}")
+            continue
+        try:
+            runner.run(step.undo, display=step.undo)
+            undone.append(step)
+        except CommandError as exc:
+            left.append(f"undo failed ({step.why}): {' '.join(step.undo)}: {exc.details[0] if exc.details else exc}")
+    return Rollback(tuple(undone), tuple(left))
+
+
+def apply_plan(plan: Plan, runner: Runner) -> Tuple[Step, ...]:
+    done: List[Step] = []
+    for number, step in enumerate(plan.steps, start=1):
+        try:
+            runner.run(step.argv, display=step.shown())
+        except CommandError as exc:
+            rollback = roll_back(done, runner)
+            details = [f"reason: {d}" for d in exc.details]
+            details.append(f"rolled back {len(rollback.undone)} of the {len(done)} finished steps")
+            details += list(rollback.left)
+            if not rollback.left:
+                details.append("the host is back in its previous state; the rc script was not changed")
+            raise ApplyError(f"step {number} of {len(plan.steps)} failed ({step.why}): {_shown(step)}",
+                             tuple(details)) from None
+        done.append(step)
+    return tuple(done)

@@ -1,0 +1,39 @@
+"""What every backend provides. Backends decide; they never run anything themselves."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, ClassVar, List
+
+from ..model import CarpConfig, Problem
+from ..plan import Plan
+from ..running import EMPTY, RunningState
+
+if TYPE_CHECKING:
+    from ..paths import Paths
+    from ..system import System
+
+
+class Backend(ABC):
+    name: ClassVar[str]
+    summary: ClassVar[str]
+
+    def problems(self, config: CarpConfig) -> List[Problem]:
+        """What this target cannot do with an otherwise valid config."""
+        return []
+
+    @abstractmethod
+    def plan(self, config: CarpConfig, running: RunningState) -> Plan:
+        """Commands that take `running` to `config`, and nothing more."""
+
+    def boot_plan(self, config: CarpConfig) -> Plan:
+        """Everything a freshly booted host needs (the rc script's start)."""
+        return self.plan(config, EMPTY)
+
+    @abstractmethod
+    def stop_plan(self, config: CarpConfig) -> Plan:
+        """Tear down everything boot_plan creates (the rc script's stop)."""
+
+    @abstractmethod
+    def read_running(self, system: "System", paths: "Paths") -> RunningState:
+        """Observe the host through `system` (the only door to the machine)."""

@@ -1,0 +1,118 @@
+"""FreeBSD 10 and later: vhids live on the parent interface (`ifconfig em0 vhid 1 ...`)."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+from ..fingerprint import password_digest
+from ..model import CarpConfig, VhidGroup
+from ..plan import Plan, Step
+from ..running import RunningState, RunningVhid
+from . import commands as cmd
+from .base import Backend
+
+BALANCING_GONE = ("ARP balancing was requested, but FreeBSD 10 and later have no ARP balancing "
+                  "(net.inet.carp.arpbalance was removed); the VIPs work as plain failover")
+
+
+def password_changed(group: VhidGroup, running: RunningVhid, salt: Optional[str]) -> bool:
+    """True unless carp-pkg remembers applying exactly this password (the kernel never shows it)."""
+    if running.secret_digest is None or salt is None:
+        return True
+    return running.secret_digest != password_digest(salt, group.password)
+
+
+def new_vhid_steps(group: VhidGroup) -> List[Step]:
+    label = cmd.group_label(group)
+    argv, secret = cmd.carp_params(group.interface, group.vhid, group.advskew, group.advbase, group.password or None)
+    steps = [Step(argv, f"create {label} (advskew {group.advskew}, advbase {group.advbase})", secret)]
+    steps += [add_address_step(group, address) for address in group.addresses]
+    return steps
+
+
+def add_address_step(group: VhidGroup, address) -> Step:
+    return Step((cmd.IFCONFIG, group.interface, *cmd.address_words(address), "alias", "vhid", str(group.vhid)),
+                f"add VIP {address} to {cmd.group_label(group)}",
+                undo=cmd.remove_address(group.interface, address))
+
+
+def changed_vhid_steps(group: VhidGroup, running: RunningVhid, salt: Optional[str]) -> List[Step]:
+    label = cmd.group_label(group)
+    steps: List[Step] = []
+    stale = [a for a in running.addresses if a not in group.addresses]
+    missing = [a for a in group.addresses if a not in running.addresses]
+    for address in stale:
+        steps.append(Step(cmd.remove_address(group.interface, address), f"VIP {address} is no longer in {label}",
+                          undo=add_address_step(group, address).argv))
+    new_password = password_changed(group, running, salt)
+    emptied = bool(stale) and len(stale) == len(running.addresses)
+    if new_password or emptied or (running.advskew, running.advbase) != (group.advskew, group.advbase):
+        argv, secret = cmd.carp_params(group.interface, group.vhid, group.advskew, group.advbase,
+                                       group.password if new_password or emptied else None)
+        changes = []
+        if running.advskew != group.advskew:
+            changes.append(f"advskew {running.advskew} -> {group.advskew}")
+        if running.advbase != group.advbase:
+            changes.append(f"advbase {running.advbase} -> {group.advbase}")
+        if new_password:
+            changes.append("password set")
+        undo = None
+        if not new_password:
+            undo, _ = cmd.carp_params(group.interface, group.vhid, running.advskew, running.advbase, None)
+        steps.append(Step(argv, f"update {label}: " + (", ".join(changes) or "re-create after its last VIP left"),
+                          secret, undo=undo))
+    steps += [add_address_step(group, address) for address in missing]
+    return steps
+
+
+def removed_vhid_steps(running: RunningVhid) -> List[Step]:
+    label = f"vhid {running.vhid} on {running.interface}"
+    return [Step(cmd.remove_address(running.interface, address), f"{label} is no longer in config.xml")
+            for address in running.addresses]
+
+
+class FreeBSD(Backend):
+    name = "freebsd"
+    summary = "FreeBSD 10 and later (pfSense 2.2+): vhids on the parent interface"
+
+    def plan(self, config: CarpConfig, running: RunningState) -> Plan:
+        groups = config.groups()
+        wanted = {(g.interface, g.vhid) for g in groups}
+        steps: List[Step] = []
+        warnings: List[str] = []
+        for vhid in running.vhids:
+            if (vhid.interface, vhid.vhid) not in wanted:
+                steps += removed_vhid_steps(vhid)
+                if not vhid.addresses:
+                    warnings.append(f"vhid {vhid.vhid} on {vhid.interface} has no address and is not configured; "
+                                    "FreeBSD has no command to delete a bare vhid, it stays inert until reboot")
+        for group in groups:
+            current = running.vhid(group.interface, group.vhid)
+            steps += new_vhid_steps(group) if current is None else changed_vhid_steps(group, current, running.password_salt)
+        steps += self.pfsync_steps(config, running)
+        steps += cmd.preempt_steps(config, running)
+        if config.balancing:
+            warnings.append(BALANCING_GONE)
+        return Plan(self.name, tuple(steps), tuple(warnings))
+
+    def pfsync_steps(self, config: CarpConfig, running: RunningState) -> List[Step]:
+        if config.pfsync is not None:
+            return [cmd.pfsync_up(config.pfsync)] if cmd.pfsync_needs_setup(config.pfsync, running.pfsync) else []
+        if running.pfsync is not None and running.pfsync.syncdev:
+            return [cmd.pfsync_down(running.pfsync)]
+        return []
+
+    def stop_plan(self, config: CarpConfig) -> Plan:
+        steps: List[Step] = []
+        for group in config.groups():
+            steps += [Step(cmd.remove_address(group.interface, a), f"stop {cmd.group_label(group)}")
+                      for a in group.addresses]
+        if config.pfsync is not None:
+            steps.append(Step((cmd.IFCONFIG, cmd.PFSYNC_IF, "-syncdev", "down"), "stop pfsync"))
+        return Plan(self.name, tuple(steps))
+
+    def read_running(self, system, paths) -> RunningState:
+        from ..status import parse_ifconfig
+        from .observe import read_carp_sysctls
+        state = parse_ifconfig(system.capture((cmd.IFCONFIG,)))
+        return state.with_sysctls(read_carp_sysctls(system, legacy=False))

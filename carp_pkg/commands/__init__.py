@@ -1,0 +1,7 @@
+"""One module per subcommand; each defines NAME, HELP, DESCRIPTION, add_arguments(parser) and run(args, ctx)."""
+
+COMMANDS = (
+    "validate",
+    "render",
+    "sync",
+)

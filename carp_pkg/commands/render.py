@@ -1,0 +1,47 @@
+"""carp-pkg render: print what sync would do, as commands, as the rc script, or as JSON."""
+
+from __future__ import annotations
+
+from ..cli_helpers import add_backend_argument, read_against
+from ..script import render_commands
+from ..sync import effective_config, rc_script_text
+from ..running import EMPTY
+
+NAME = "render"
+HELP = "print the plan (commands, rc script or JSON) without changing anything"
+DESCRIPTION = """\
+Print what carp-pkg would configure for config.xml. Nothing is run or written.
+  commands  the ifconfig/sysctl commands, each with the reason for it
+  script    the rc script sync writes to /usr/local/etc/rc.d/carp.sh
+  json      {"backend": ..., "steps": [{"argv": [...], "why": ...}, ...]}
+Passwords are shown as *** unless --show-secrets.
+Without --against the plan is for a freshly booted host; with --against FILE it is only the
+difference from the `ifconfig` output saved in FILE.
+
+example: carp-pkg --config examples/config.xml render --backend freebsd --format script
+example: ifconfig > now.txt; carp-pkg render --against now.txt
+"""
+
+
+def add_arguments(parser) -> None:
+    add_backend_argument(parser)
+    parser.add_argument("--format", choices=("commands", "script", "json"), default="commands")
+    parser.add_argument("--show-secrets", action="store_true", help="print CARP passwords instead of ***")
+    parser.add_argument("--against", metavar="FILE", help="plan against this saved `ifconfig` output")
+
+
+def run(args, ctx) -> int:
+    backend = ctx.backend(args.backend)
+    config = effective_config(ctx.load_config(backend), ctx.system, ctx.paths)
+    if args.format == "script":
+        ctx.out.write(rc_script_text(backend, config, ctx.paths, show_secrets=args.show_secrets))
+        return 0
+    running = read_against(backend, args.against) if args.against else EMPTY
+    plan = backend.plan(config, running)
+    for warning in plan.warnings:
+        ctx.warn(warning)
+    if args.format == "json":
+        ctx.print_json(plan.to_json(args.show_secrets))
+    else:
+        ctx.out.write(render_commands(plan, args.show_secrets))
+    return 0

@@ -1,0 +1,98 @@
+"""carp-pkg validate: check installedpackages/carp in config.xml (or one posted GUI entry) and list every problem."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from ..backends import CHOICES, get_backend
+from ..configxml import RawConfig, RawEntry, read_config_xml
+from ..errors import ConfigError, ExitCode
+from ..model import Problem
+from ..validate import check
+
+NAME = "validate"
+HELP = "check the CARP entries of config.xml and list every problem"
+DESCRIPTION = """\
+Check every entry of installedpackages/carp in config.xml: addresses and prefixes, vhid 1-255,
+advskew 0-254, advbase 1-255, passwords (printable, at most 19 bytes), interfaces, pfsync.
+Every problem is listed at once with its place, e.g. `config[1].vhid: 0 is outside 1-255`
+(config[N] counts from 0 in document order, like pfSense's id=N).
+
+--entry-json reads one GUI entry as a JSON object (the pfSense package's input check); the
+interfaces are still taken from config.xml when it is readable.
+
+exit: 0 valid, 3 problems found.
+
+example: carp-pkg --config examples/config.xml validate --json
+example: echo '{"ipaddress": "10.0.0.1", "vhid": "0"}' | carp-pkg validate --entry-json -
+"""
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--json", action="store_true", help="print {ok, problems:[{where, message}]} as JSON")
+    parser.add_argument("--entry-json", metavar="FILE", help="validate one entry given as a JSON object ('-' = stdin)")
+    parser.add_argument("--backend", choices=CHOICES,
+                        help="also check what this backend can do (e.g. ucarp: IPv4 only, one address per vhid)")
+
+
+def _entry_fields(data) -> dict:
+    if not isinstance(data, dict):
+        raise ConfigError("--entry-json: expected a JSON object of field names to values")
+    fields = {}
+    for name, value in data.items():
+        if isinstance(value, bool):
+            fields[str(name)] = "on" if value else ""
+        elif value is None:
+            continue
+        elif isinstance(value, (str, int)):
+            fields[str(name)] = str(value)
+        else:
+            fields[str(name)] = None  # nested: reported as "must be plain text"
+    return fields
+
+
+def _read_entry(source: str, ctx) -> RawConfig:
+    try:
+        text = sys.stdin.read() if source == "-" else open(source, encoding="utf-8").read()
+        data = json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--entry-json {source}: not a readable JSON object ({exc})") from None
+    try:
+        interfaces = read_config_xml(ctx.paths.config_xml).interfaces
+    except ConfigError:
+        interfaces = ()
+    return RawConfig(source="entry", entries=(RawEntry(index=0, fields=_entry_fields(data)),), interfaces=interfaces)
+
+
+def _collect(args, ctx):
+    raw = _read_entry(args.entry_json, ctx) if args.entry_json else read_config_xml(ctx.paths.config_xml)
+    config, problems = check(raw)
+    if config is not None and args.backend:
+        problems = get_backend(args.backend).problems(config)
+    return raw, config, problems
+
+
+def run(args, ctx) -> int:
+    try:
+        raw, config, problems = _collect(args, ctx)
+    except ConfigError as exc:
+        if not args.json:
+            raise
+        ctx.print_json({"ok": False, "problems": [{"where": ctx.paths.config_xml, "message": str(exc)}]})
+        return int(ExitCode.INVALID_CONFIG)
+    if args.json:
+        ctx.print_json({"ok": not problems, "source": raw.source, "entries": len(raw.entries),
+                        "problems": [p.to_json() for p in problems]})
+    elif problems:
+        ctx.err.write(f"{raw.source}: {len(problems)} problem{'s' if len(problems) != 1 else ''}\n")
+        for problem in problems:
+            ctx.err.write(f"  {problem}\n")
+    else:
+        groups = config.groups()
+        pfsync = f", pfsync on {config.pfsync.syncdev}" if config.pfsync else ""
+        ctx.print(f"{raw.source}: OK ({len(config.vips)} VIPs in {len(groups)} vhids{pfsync})")
+    return int(ExitCode.INVALID_CONFIG) if problems else int(ExitCode.OK)
+
+
+__all__ = ["NAME", "HELP", "DESCRIPTION", "add_arguments", "run", "Problem"]

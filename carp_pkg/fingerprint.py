@@ -1,0 +1,54 @@
+"""Fingerprints of applied passwords: the kernel never shows a CARP key, so sync remembers a salted hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import replace
+from typing import Dict, Optional
+
+from .model import CarpConfig
+from .running import RunningState
+
+
+def new_salt() -> str:
+    return secrets.token_hex(16)
+
+
+def password_digest(salt: str, password: str) -> str:
+    return hashlib.sha256(f"{salt}\0{password}".encode("utf-8")).hexdigest()
+
+
+def vhid_key(interface: str, vhid: int) -> str:
+    return f"{interface}/{vhid}"
+
+
+def applied_record(config: CarpConfig, salt: str) -> Dict[str, object]:
+    return {
+        "salt": salt,
+        "vhids": {vhid_key(g.interface, g.vhid): password_digest(salt, g.password) for g in config.groups()},
+    }
+
+
+def parse_record(text: Optional[str]) -> Dict[str, object]:
+    if not text:
+        return {}
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return {}
+    return record if isinstance(record, dict) and isinstance(record.get("vhids"), dict) else {}
+
+
+def with_digests(running: RunningState, record: Dict[str, object]) -> RunningState:
+    """Attach the remembered fingerprints to the vhids that are still running."""
+    digests = record.get("vhids", {}) if record else {}
+    return replace(running, vhids=tuple(
+        replace(v, secret_digest=digests.get(vhid_key(v.interface, v.vhid))) for v in running.vhids
+    ))
+
+
+def salted_digest_of(record: Dict[str, object], password: str) -> Optional[str]:
+    salt = record.get("salt") if record else None
+    return password_digest(salt, password) if isinstance(salt, str) else None

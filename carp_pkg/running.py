@@ -1,0 +1,66 @@
+"""What is running on a host, as frozen data. Parsers (status.py) produce it; backends plan against it."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field, replace
+from typing import Optional, Tuple, Union
+
+IPInterface = Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface]
+
+
+@dataclass(frozen=True)
+class RunningVhid:
+    """One CARP vhid as the kernel (or ucarp) reports it."""
+
+    interface: str  # parent interface on FreeBSD 10+ / Linux; carpN on FreeBSD 5.4-9
+    vhid: int
+    state: str  # MASTER, BACKUP, INIT (DISABLED when net.inet.carp.allow=0 is reported by status)
+    advbase: int
+    advskew: int
+    addresses: Tuple[IPInterface, ...] = ()
+    peer: Optional[str] = None  # FreeBSD 14+: unicast peer (224.0.0.18 = multicast default)
+    peer6: Optional[str] = None
+    pid: Optional[int] = None  # ucarp process id, when the backend runs one per vhid
+    secret_digest: Optional[str] = None  # fingerprint of the password carp-pkg last applied (never the password)
+
+
+@dataclass(frozen=True)
+class RunningPfsync:
+    syncdev: Optional[str] = None
+    syncpeer: Optional[str] = None  # None = multicast default 224.0.0.240
+    maxupd: Optional[int] = None
+    defer: Optional[bool] = None
+    version: Optional[int] = None  # FreeBSD 14+
+    syncok: Optional[bool] = None  # FreeBSD 10+
+    up: bool = True
+
+
+@dataclass(frozen=True)
+class CarpSysctls:
+    allow: Optional[int] = None
+    preempt: Optional[int] = None
+    demotion: Optional[int] = None
+    arpbalance: Optional[int] = None  # FreeBSD 5.4-9 only
+
+
+@dataclass(frozen=True)
+class RunningState:
+    vhids: Tuple[RunningVhid, ...] = ()
+    pfsync: Optional[RunningPfsync] = None
+    interfaces: Tuple[str, ...] = ()  # every interface name seen, CARP or not
+    host_addresses: Tuple[Tuple[str, IPInterface], ...] = ()  # (interface, address) that are not CARP VIPs
+    sysctls: CarpSysctls = field(default_factory=CarpSysctls)
+    password_salt: Optional[str] = None  # salt of the secret_digest values (from carp-pkg's applied record)
+
+    def vhid(self, interface: str, vhid: int) -> Optional[RunningVhid]:
+        for entry in self.vhids:
+            if entry.interface == interface and entry.vhid == vhid:
+                return entry
+        return None
+
+    def with_sysctls(self, sysctls: CarpSysctls) -> "RunningState":
+        return replace(self, sysctls=sysctls)
+
+
+EMPTY = RunningState()

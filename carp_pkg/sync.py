@@ -1,0 +1,111 @@
+"""The port of sync_package(): lock → read → validate → plan → rw mount → apply → write script → ro → unlock."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, replace
+from typing import Optional, Tuple
+
+from .apply import apply_plan
+from .backends.base import Backend
+from .configxml import read_config_xml
+from .errors import ConfigError
+from .fingerprint import applied_record, new_salt, parse_record, with_digests
+from .model import CarpConfig
+from .paths import CONFIG_XML, Paths
+from .plan import Plan, Step
+from .running import RunningState
+from .script import SCRIPT_MODE, render_script
+from .system import System
+from .validate import build_config
+
+RECORD_MODE = 0o600
+
+
+def load_config(paths: Paths, backend: Optional[Backend] = None) -> CarpConfig:
+    config = build_config(read_config_xml(paths.config_xml))
+    if backend is not None:
+        problems = backend.problems(config)
+        if problems:
+            raise ConfigError(f"{paths.config_xml}: the {backend.name} backend cannot do what is configured",
+                              tuple(str(p) for p in problems))
+    return config
+
+
+def maintenance_on(system: System, paths: Paths) -> bool:
+    return system.read_text(paths.maintenance_flag) is not None
+
+
+def effective_config(config: CarpConfig, system: System, paths: Paths) -> CarpConfig:
+    return config.in_maintenance() if maintenance_on(system, paths) else config
+
+
+def observe(backend: Backend, system: System, paths: Paths,
+            captured: Optional[RunningState] = None) -> Tuple[RunningState, dict]:
+    """The running state (live, or `captured` from a saved capture) with carp-pkg's applied record merged in."""
+    record = parse_record(system.read_text(paths.applied_state))
+    running = with_digests(captured if captured is not None else backend.read_running(system, paths), record)
+    return replace(running, password_salt=record.get("salt")), record
+
+
+def rc_script_text(backend: Backend, config: CarpConfig, paths: Paths, show_secrets: bool = True) -> str:
+    source = paths.config_override or CONFIG_XML
+    return render_script(backend.boot_plan(config), backend.stop_plan(config), source, show_secrets=show_secrets)
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    backend: str
+    plan: Plan
+    applied: Tuple[Step, ...]
+    script_path: str
+    script_changed: bool
+    dry_run: bool
+    maintenance: bool
+
+    def summary(self) -> str:
+        verb = "would apply" if self.dry_run else "applied"
+        count = len(self.plan.steps)
+        changes = "no changes needed" if count == 0 else f"{verb} {count} change{'s' if count != 1 else ''}"
+        script = ("rc script " + ("would change" if self.dry_run else "updated") if self.script_changed
+                  else "rc script unchanged")
+        extra = ", maintenance mode on" if self.maintenance else ""
+        return f"carp-pkg sync ({self.backend}): {changes}; {script} ({self.script_path}){extra}"
+
+    def to_json(self) -> dict:
+        return {**self.plan.to_json(), "dry_run": self.dry_run, "script": self.script_path,
+                "script_changed": self.script_changed, "maintenance": self.maintenance,
+                "applied": len(self.applied)}
+
+
+def write_planned_files(plan: Plan, system: System) -> None:
+    for planned in plan.files:
+        system.write_atomic(planned.path, planned.content, planned.mode)
+
+
+def sync(system: System, paths: Paths, backend: Backend, lock_timeout: float = 30.0,
+         running_override: Optional[RunningState] = None) -> SyncResult:
+    """running_override: plan against a saved capture instead of the live host (dry runs)."""
+    with system.config_lock(lock_timeout):
+        config = load_config(paths, backend)
+        in_maintenance = maintenance_on(system, paths)
+        if in_maintenance:
+            config = config.in_maintenance()
+        running, record = observe(backend, system, paths, running_override)
+        plan = backend.plan(config, running)
+        script = rc_script_text(backend, config, paths)
+        script_changed = system.read_text(paths.rc_script) != script
+        if system.dry_run:
+            return SyncResult(backend.name, plan, (), paths.rc_script, script_changed, True, in_maintenance)
+        with system.config_mount_rw():
+            write_planned_files(plan, system)
+            applied = apply_plan(plan, system.runner)
+            for path in plan.removed_files:
+                system.remove_file(path)
+            if script_changed:
+                system.write_atomic(paths.rc_script, script, SCRIPT_MODE)
+            salt = record.get("salt") or new_salt()
+            system.write_atomic(paths.applied_state, json.dumps(applied_record(config, salt), indent=1) + "\n",
+                                RECORD_MODE)
+    return SyncResult(backend.name, plan, applied, paths.rc_script, script_changed, False, in_maintenance)

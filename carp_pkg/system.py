@@ -1,0 +1,213 @@
+"""The only module that touches the machine: commands, sysctls, the config lock, mounts and file writes."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+
+from .errors import CommandError, EnvironmentProblem, LockError
+from .paths import NANOBSD_MOUNT, Paths
+
+SYSTEM_PATH = "/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin"
+COMMAND_TIMEOUT_S = 120
+
+
+@dataclass(frozen=True)
+class Result:
+    returncode: int = 0
+    stdout: str = ""
+    stderr: str = ""
+
+
+class Runner:
+    """Runs argv lists. Subclasses decide whether anything really happens."""
+
+    def run(self, argv: Sequence[str], *, mutating: bool = True, check: bool = True,
+            input: Optional[str] = None, display: Optional[Sequence[str]] = None) -> Result:
+        result = self._execute(tuple(argv), mutating=mutating, input=input)
+        if check and result.returncode != 0:
+            shown = " ".join(display if display is not None else argv)
+            reason = result.stderr.strip() or result.stdout.strip() or "no output"
+            raise CommandError(f"command failed (exit {result.returncode}): {shown}", (reason,))
+        return result
+
+    def _execute(self, argv: Tuple[str, ...], *, mutating: bool, input: Optional[str]) -> Result:
+        raise NotImplementedError
+
+
+class RealRunner(Runner):
+    def _execute(self, argv, *, mutating, input):
+        env = dict(os.environ)
+        env["PATH"] = env.get("PATH", "") + ":" + SYSTEM_PATH
+        try:
+            completed = subprocess.run(argv, input=input, capture_output=True, text=True, env=env,
+                                       timeout=COMMAND_TIMEOUT_S, errors="replace")
+        except FileNotFoundError:
+            raise EnvironmentProblem(f"command not found: {argv[0]} (is this the right host or --backend?)") from None
+        except subprocess.TimeoutExpired:
+            raise CommandError(f"command timed out after {COMMAND_TIMEOUT_S} s: {argv[0]}") from None
+        return Result(completed.returncode, completed.stdout, completed.stderr)
+
+
+class DryRunRunner(Runner):
+    """Reads for real (to see what is running), records every change instead of making it."""
+
+    def __init__(self, reader: Optional[Runner] = None):
+        self.reader = reader or RealRunner()
+        self.skipped: List[Tuple[str, ...]] = []
+
+    def _execute(self, argv, *, mutating, input):
+        if mutating:
+            self.skipped.append(argv)
+            return Result()
+        return self.reader._execute(argv, mutating=False, input=input)
+
+
+@dataclass
+class RecordingRunner(Runner):
+    """For tests: records every call; `respond` maps an argv to a Result (default: success, no output)."""
+
+    respond: Callable[[Tuple[str, ...]], Result] = field(default=lambda argv: Result())
+    calls: List[Tuple[str, ...]] = field(default_factory=list)
+    mutating_calls: List[Tuple[str, ...]] = field(default_factory=list)
+
+    def _execute(self, argv, *, mutating, input):
+        self.calls.append(argv)
+        if mutating:
+            self.mutating_calls.append(argv)
+        return self.respond(argv)
+
+
+def _try_freebsd_sysctl(name: str) -> Optional[object]:
+    try:
+        from freebsd_sysctl import Sysctl  # FreeBSD only
+    except ImportError:
+        return None
+    try:
+        return Sysctl(name).value
+    except Exception:  # the library raises bare errors for unknown OIDs
+        return None
+
+
+@dataclass
+class System:
+    runner: Runner
+    paths: Paths
+    dry_run: bool = False
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    use_sysctl_library: bool = True
+
+    # --- commands -------------------------------------------------------------------------------
+    def capture(self, argv: Sequence[str], *, check: bool = True) -> str:
+        return self.runner.run(argv, mutating=False, check=check).stdout
+
+    # --- sysctl -----------------------------------------------------------------------------------
+    def sysctl_read(self, name: str) -> Optional[int]:
+        value = _try_freebsd_sysctl(name) if self.use_sysctl_library else None
+        if value is None:
+            result = self.runner.run(("sysctl", "-n", name), mutating=False, check=False)
+            if result.returncode != 0:
+                return None
+            value = result.stdout.strip()
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            return None
+
+    def sysctl_write(self, name: str, value: int) -> None:
+        self.runner.run(("sysctl", f"{name}={value}"))
+
+    # --- pfSense config lock ------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def config_lock(self, timeout_s: float) -> Iterator[None]:
+        """pfSense's lock(): flock on /tmp/config.lock, waiting at most timeout_s."""
+        os.makedirs(os.path.dirname(self.paths.lock), exist_ok=True)
+        handle = open(self.paths.lock, "a+")
+        try:
+            deadline = self.clock() + timeout_s
+            while True:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if self.clock() >= deadline:
+                        raise LockError(f"the config lock {self.paths.lock} is still held by another process after "
+                                        f"{timeout_s:g} s (the pfSense GUI or another carp-pkg); nothing was changed. "
+                                        "Try again, or wait longer with --lock-timeout SECONDS") from None
+                    self.sleep(0.1)
+            yield
+        finally:
+            handle.close()  # closing releases the flock
+
+    # --- NanoBSD read-only /cf ---------------------------------------------------------------------
+    def is_nanobsd(self) -> bool:
+        try:
+            with open(self.paths.platform_file) as handle:
+                return "nanobsd" in handle.read().lower()
+        except OSError:
+            return False
+
+    @contextlib.contextmanager
+    def config_mount_rw(self) -> Iterator[None]:
+        """pfSense's conf_mount_rw()/conf_mount_ro(): only NanoBSD keeps /cf read-only."""
+        if not self.is_nanobsd():
+            yield
+            return
+        try:
+            self.runner.run(("mount", "-u", "-w", "-o", "sync,noatime", NANOBSD_MOUNT))
+        except CommandError as exc:
+            raise EnvironmentProblem(f"cannot remount {NANOBSD_MOUNT} read-write; nothing was written", exc.details) from None
+        try:
+            yield
+        finally:
+            self.runner.run(("mount", "-u", "-r", NANOBSD_MOUNT), check=False)
+
+    # --- files -----------------------------------------------------------------------------------
+    def read_text(self, path: str) -> Optional[str]:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                return handle.read()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def write_atomic(self, path: str, content: str, mode: int) -> None:
+        """Write a sibling temp file with its final mode, fsync, rename: readers see old or new, never a mix."""
+        directory = os.path.dirname(path) or "."
+        try:
+            os.makedirs(directory, exist_ok=True)
+            fd, temp_path = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=directory)
+        except OSError as exc:
+            raise EnvironmentProblem(f"cannot write {path}: {exc.strerror}; the previous file is unchanged") from None
+        try:
+            os.fchmod(fd, mode)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(content)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp_path, path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temp_path)
+            why = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
+            raise EnvironmentProblem(f"cannot write {path}: {why}; the previous file is unchanged") from None
+        with contextlib.suppress(OSError):
+            dir_fd = os.open(directory, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+    def remove_file(self, path: str) -> bool:
+        try:
+            os.unlink(path)
+            return True
+        except FileNotFoundError:
+            return False

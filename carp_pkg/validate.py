@@ -1,0 +1,251 @@
+"""Raw config.xml entries → a validated CarpConfig, reporting every problem at once."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Dict, List, Optional, Tuple
+
+from .configxml import HostInterface, RawConfig, RawEntry
+from .errors import ConfigError
+from .model import CarpConfig, PfsyncSettings, Problem, VirtualIP
+
+PASSWORD_MAX_BYTES = 19  # CARP_KEY_LEN is 20 with the NUL; ifconfig strlcpy()s silently past that
+TRUE_WORDS = frozenset({"on", "yes", "true", "1"})
+FALSE_WORDS = frozenset({"", "off", "no", "false", "0"})
+DEVICE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,14}$")
+FIELD_ALIASES = {"premption": "preempt", "preemption": "preempt"}
+RANGES = {"vhid": (1, 255), "advskew": (0, 254), "advbase": (1, 255)}
+DEFAULTS = {"vhid": 1, "advskew": 0, "advbase": 1}
+
+
+class _Entry:
+    """Collects the problems of one entry while reading its fields."""
+
+    def __init__(self, entry: RawEntry, problems: List[Problem]):
+        self.fields = {FIELD_ALIASES.get(k, k): v for k, v in entry.fields.items()}
+        self.where = f"config[{entry.index}]"
+        self.problems = problems
+
+    def problem(self, name: str, message: str) -> None:
+        self.problems.append(Problem(f"{self.where}.{name}", message))
+
+    def text(self, name: str) -> Optional[str]:
+        if name in self.fields and self.fields[name] is None:
+            self.problem(name, "must be plain text, found nested elements")
+            return None
+        return self.fields.get(name)
+
+    def number(self, name: str) -> Optional[int]:
+        low, high = RANGES[name]
+        value = self.text(name)
+        if value is None:
+            return DEFAULTS[name] if name not in self.fields else None
+        if not re.fullmatch(r"[0-9]{1,6}", value):
+            self.problem(name, f"{value!r} is not a whole number" if value else f"is empty (give {low}-{high})")
+            return None
+        number = int(value)
+        if not low <= number <= high:
+            self.problem(name, f"{number} is outside {low}-{high}")
+            return None
+        return number
+
+    def flag(self, name: str) -> bool:
+        value = self.text(name)
+        if value is None:
+            return False
+        word = value.lower()
+        if word in TRUE_WORDS:
+            return True
+        if word not in FALSE_WORDS:
+            self.problem(name, f"{value!r} is not a checkbox value (use on, or leave it out)")
+        return False
+
+
+def _address(entry: _Entry):
+    value = entry.text("ipaddress")
+    if value is None:
+        if "ipaddress" not in entry.fields:
+            entry.problem("ipaddress", "is missing: every entry needs the virtual IP address")
+        return None
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        hint = " (leading zeros are ambiguous: write 192.168.1.1, not 192.168.001.001)" if re.search(r"(^|\.)0\d", value) else ""
+        entry.problem("ipaddress", f"{value!r} is not an IPv4 or IPv6 address{hint}")
+        return None
+    if getattr(address, "scope_id", None):
+        entry.problem("ipaddress", f"{value!r} has a zone id; give the address without %zone (the interface field picks the link)")
+        return None
+    if address.version == 6 and address.ipv4_mapped:
+        entry.problem("ipaddress", f"{value!r} is an IPv4-mapped IPv6 address; write {address.ipv4_mapped} instead")
+        return None
+    if address.is_multicast or address.is_loopback or address.is_unspecified:
+        entry.problem("ipaddress", f"{value} cannot be a virtual IP (multicast, loopback or unspecified)")
+        return None
+    return address
+
+
+def _interface_with_prefix(entry: _Entry, address):
+    limit = 32 if address.version == 4 else 128
+    raw = entry.text("netmask")
+    if raw is None:
+        if "netmask" in entry.fields:
+            return None
+        raw = "24" if address.version == 4 else "64"
+    if not re.fullmatch(r"[0-9]{1,3}", raw):
+        entry.problem("netmask", f"{raw!r} is not a prefix length (give 1-{limit})" if raw else f"is empty (give 1-{limit})")
+        return None
+    prefix = int(raw)
+    if not 1 <= prefix <= limit:
+        entry.problem("netmask", f"{prefix} is outside 1-{limit} for IPv{address.version}")
+        return None
+    vip = ipaddress.ip_interface(f"{address}/{prefix}")
+    network = vip.network
+    if address.version == 4 and prefix <= 30:
+        if address == network.network_address:
+            entry.problem("ipaddress", f"{address} is the network address of {network}")
+            return None
+        if address == network.broadcast_address:
+            entry.problem("ipaddress", f"{address} is the broadcast address of {network}")
+            return None
+    if address.version == 6 and prefix <= 126 and address == network.network_address:
+        entry.problem("ipaddress", f"{address} is the subnet-router anycast address of {network}")
+        return None
+    return vip
+
+
+def _password(entry: _Entry) -> Optional[str]:
+    value = entry.text("password")
+    if value is None:
+        return "" if "password" not in entry.fields else None
+    if not value.isprintable():
+        entry.problem("password", "contains control characters (tabs, newlines, NUL); use printable characters only")
+        return None
+    size = len(value.encode("utf-8"))
+    if size > PASSWORD_MAX_BYTES:
+        entry.problem("password", f"is {size} bytes; CARP keeps only {PASSWORD_MAX_BYTES} and would silently cut the "
+                                  "rest, so peers configured elsewhere would not agree")
+        return None
+    return value
+
+
+def _known_names(raw: RawConfig) -> str:
+    return ", ".join(f"{i.name} ({i.device})" for i in raw.interfaces) or "none defined in <interfaces>"
+
+
+def _resolve_device(raw: RawConfig, name: str) -> Tuple[Optional[HostInterface], Optional[str]]:
+    """A friendly name (lan) or a real device (em1) → (host interface if known, real device)."""
+    host_if = raw.interface_named(name) or raw.interface_with_device(name)
+    if host_if is not None:
+        return host_if, host_if.device
+    if not raw.interfaces and DEVICE_NAME.match(name):
+        return None, name  # a bare config without <interfaces> names real devices directly
+    return None, None
+
+
+def _interface(entry: _Entry, raw: RawConfig, address) -> Tuple[str, str]:
+    name = entry.text("interface")
+    if name:
+        host_if, device = _resolve_device(raw, name)
+        if device is None:
+            entry.problem("interface", f"{name!r} is not an interface of this host (known: {_known_names(raw)})")
+            return "", ""
+        return device, host_if.name if host_if else ""
+    if address is None:
+        return "", ""
+    matches = [i for i in raw.interfaces if any(address in a.network for a in i.addresses)]
+    if len(matches) == 1:
+        return matches[0].device, matches[0].name
+    if not matches:
+        entry.problem("interface", f"no interface given and no interface's subnet contains {address}; "
+                                   f"add <interface>NAME</interface> (known: {_known_names(raw)})")
+    else:
+        names = ", ".join(i.name for i in matches)
+        entry.problem("interface", f"no interface given and {address} is in the subnet of several ({names}); "
+                                   "add <interface>NAME</interface> to pick one")
+    return "", ""
+
+
+def _pfsync(entries: List[Tuple[_Entry, bool]], raw: RawConfig) -> Optional[PfsyncSettings]:
+    chosen: Optional[PfsyncSettings] = None
+    chosen_where = ""
+    for entry, wanted in entries:
+        if not wanted:
+            continue
+        name = entry.text("synciface")
+        if not name:
+            entry.problem("synciface", "pfsync is on but no sync interface is set (the original wrote `syncif` with no device)")
+            continue
+        host_if, device = _resolve_device(raw, name)
+        if device is None:
+            entry.problem("synciface", f"{name!r} is not an interface of this host (known: {_known_names(raw)})")
+            continue
+        settings = PfsyncSettings(syncdev=device, friendly_interface=host_if.name if host_if else "")
+        if chosen is None:
+            chosen, chosen_where = settings, entry.where
+        elif chosen.syncdev != settings.syncdev:
+            entry.problem("synciface", f"pfsync has one sync device: {chosen_where} uses {chosen.syncdev}, this uses {device}")
+    return chosen
+
+
+def _group_conflicts(vips: List[Tuple[str, VirtualIP]], problems: List[Problem], balancing: bool) -> None:
+    first: Dict[Tuple[str, int], Tuple[str, VirtualIP]] = {}
+    seen_address: Dict[object, Tuple[str, VirtualIP]] = {}
+    for where, vip in vips:
+        key = (vip.interface, vip.vhid)
+        if key in first:
+            other_where, other = first[key]
+            for name in ("advskew", "advbase", "password"):
+                if getattr(vip, name) != getattr(other, name):
+                    shown = "differs" if name == "password" else f"{getattr(vip, name)} vs {getattr(other, name)}"
+                    problems.append(Problem(f"{where}.{name}", f"vhid {vip.vhid} on {vip.interface} is shared with "
+                                                               f"{other_where}; {name} must match ({shown})"))
+        else:
+            first[key] = (where, vip)
+        address = vip.address.ip
+        if address in seen_address:
+            other_where, other = seen_address[address]
+            same_group = (other.interface, other.vhid) == key
+            if same_group or not balancing:
+                problems.append(Problem(f"{where}.ipaddress", f"{address} is already configured by {other_where}"
+                                        + ("" if same_group else " (one address on several vhids is only for load balancing)")))
+        else:
+            seen_address[address] = (where, vip)
+
+
+def check(raw: RawConfig) -> Tuple[Optional[CarpConfig], List[Problem]]:
+    """Every problem of the raw config, and the CarpConfig when there are none."""
+    problems: List[Problem] = []
+    vips: List[Tuple[str, VirtualIP]] = []
+    pfsync_wishes: List[Tuple[_Entry, bool]] = []
+    for raw_entry in raw.entries:
+        entry = _Entry(raw_entry, problems)
+        address = _address(entry)
+        vip_address = _interface_with_prefix(entry, address) if address is not None else None
+        device, friendly = _interface(entry, raw, address)
+        numbers = {name: entry.number(name) for name in RANGES}
+        password = _password(entry)
+        flags = {name: entry.flag(name) for name in ("preempt", "balancing", "pfsync")}
+        pfsync_wishes.append((entry, flags["pfsync"]))
+        if vip_address is None or not device or password is None or None in numbers.values():
+            continue
+        vips.append((entry.where, VirtualIP(
+            address=vip_address, interface=device, vhid=numbers["vhid"], advbase=numbers["advbase"],
+            advskew=numbers["advskew"], password=password, preempt=flags["preempt"],
+            balancing=flags["balancing"], friendly_interface=friendly,
+        )))
+    pfsync = _pfsync(pfsync_wishes, raw)
+    _group_conflicts(vips, problems, balancing=any(v.balancing for _, v in vips))
+    if problems:
+        return None, problems
+    return CarpConfig(vips=tuple(v for _, v in vips), pfsync=pfsync), []
+
+
+def build_config(raw: RawConfig) -> CarpConfig:
+    config, problems = check(raw)
+    if problems:
+        noun = "problem" if len(problems) == 1 else "problems"
+        raise ConfigError(f"{raw.source}: {len(problems)} {noun} in installedpackages/carp",
+                          tuple(str(p) for p in problems))
+    return config

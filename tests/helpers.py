@@ -1,0 +1,56 @@
+import io
+import os
+import shutil
+from dataclasses import dataclass
+
+from carp_pkg import cli
+from carp_pkg.system import RecordingRunner, Result
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+FIXTURES = os.path.join(TESTS, "fixtures")
+
+
+def fixture_path(*parts: str) -> str:
+    return os.path.join(FIXTURES, *parts)
+
+
+def read_fixture(*parts: str) -> str:
+    with open(fixture_path(*parts), encoding="utf-8") as handle:
+        return handle.read()
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(argv, runner=None) -> CliResult:
+    out, err = io.StringIO(), io.StringIO()
+
+    def capture(ctx):
+        ctx.out, ctx.err = out, err
+
+    code = cli.main(list(argv), runner=runner, context_hook=capture)
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+def host_runner(ifconfig_text: str = "", sysctls=None, fail=None) -> RecordingRunner:
+    """A recording Runner that answers `ifconfig` and `sysctl -n` like a host; `fail(argv)` → Result to fail a step."""
+    sysctls = dict(sysctls or {})
+
+    def respond(argv):
+        if fail is not None:
+            failure = fail(argv)
+            if failure is not None:
+                return failure
+        if argv == ("ifconfig",):
+            return Result(0, ifconfig_text, "")
+        if argv[:2] == ("sysctl", "-n"):
+            if argv[2] in sysctls:
+                return Result(0, f"{sysctls[argv[2]]}\n", "")
+            return Result(1, "", f"sysctl: unknown oid '{argv[2]}'\n")
+        return Result()
+
+    return RecordingRunner(respond=respond)

@@ -1,0 +1,487 @@
+"""Reading pcap / pcapng captures (carp_pkg.pcap) and the `sniff` command on top of it."""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import json
+import os
+import shutil
+import struct
+import subprocess
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from carp_pkg.carpwire import build_advertisement, decode, verify
+from carp_pkg.commands import sniff
+from carp_pkg.errors import CommandError, ConfigError, EnvironmentProblem, UsageError
+from carp_pkg.model import CarpConfig, VirtualIP
+from carp_pkg.pcap import PcapError, PcapReader, read_frames
+
+FIXTURES = Path(__file__).parent / "fixtures" / "pcap"
+REAL_CAPTURE = FIXTURES / "ucarp-real.pcap"
+
+PACKET = build_advertisement("192.0.2.7", 3, password="pw", addresses=["192.0.2.70"], counter=11)
+PACKET6 = build_advertisement("2001:db8::7", 4, password="pw", addresses=["2001:db8::70"], counter=12)
+MAC_DST = bytes.fromhex("01005e000012")
+MAC_SRC = bytes.fromhex("00005e000103")
+
+
+# --- capture builders (the formats written out with struct, independent of the reader) ---
+
+
+def ethernet(packet: bytes, ethertype: int = 0x0800, tags=()) -> bytes:
+    vlan = b"".join(struct.pack("!HH", tpid, tci) for tpid, tci in tags)
+    return MAC_DST + MAC_SRC + vlan + struct.pack("!H", ethertype) + packet
+
+
+def sll(packet: bytes, protocol: int = 0x0800) -> bytes:
+    # packet type, ARPHRD, address length, 8-byte address, protocol
+    return struct.pack("!HHH8sH", 0, 1, 6, MAC_SRC, protocol) + packet
+
+
+def sll2(packet: bytes, protocol: int = 0x0800) -> bytes:
+    # protocol, reserved, ifindex, ARPHRD, packet type, address length, 8-byte address
+    return struct.pack("!HHIHBB8s", protocol, 0, 2, 1, 0, 6, MAC_SRC) + packet
+
+
+def classic_pcap(records, linktype: int, order: str = "<", nanoseconds: bool = False) -> bytes:
+    magic = 0xA1B23C4D if nanoseconds else 0xA1B2C3D4
+    out = struct.pack(order + "IHHiIII", magic, 2, 4, 0, 0, 262144, linktype)
+    for (seconds, fraction), frame in records:
+        out += struct.pack(order + "IIII", seconds, fraction, len(frame), len(frame)) + frame
+    return out
+
+
+def pad4(data: bytes) -> bytes:
+    return data + b"\x00" * (-len(data) % 4)
+
+
+def ng_block(order: str, block_type: int, body: bytes) -> bytes:
+    body = pad4(body)
+    length = 12 + len(body)
+    return struct.pack(order + "II", block_type, length) + body + struct.pack(order + "I", length)
+
+
+def ng_section(order: str = "<") -> bytes:
+    return ng_block(order, 0x0A0D0D0A, struct.pack(order + "IHHq", 0x1A2B3C4D, 1, 0, -1))
+
+
+def ng_interface(order: str, linktype: int, tsresol=None) -> bytes:
+    options = b""
+    if tsresol is not None:
+        options = struct.pack(order + "HH", 9, 1) + pad4(bytes([tsresol])) + struct.pack(order + "HH", 0, 0)
+    return ng_block(order, 1, struct.pack(order + "HHI", linktype, 0, 0) + options)
+
+
+def ng_packet(order: str, interface: int, ticks: int, frame: bytes) -> bytes:
+    header = struct.pack(order + "IIIII", interface, ticks >> 32, ticks & 0xFFFFFFFF, len(frame), len(frame))
+    return ng_block(order, 6, header + pad4(frame))
+
+
+def frames_of(data: bytes):
+    reader = PcapReader(io.BytesIO(data))
+    return list(reader), reader
+
+
+# --- classic pcap -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "linktype, frame",
+    [
+        (1, ethernet(PACKET)),
+        (1, ethernet(PACKET, tags=[(0x8100, 10)])),
+        (1, ethernet(PACKET, tags=[(0x88A8, 100), (0x8100, 10)])),  # QinQ
+        (101, PACKET),
+        (12, PACKET),
+        (228, PACKET),
+        (0, struct.pack("<I", 2) + PACKET),  # NULL from a little-endian BSD
+        (0, struct.pack(">I", 2) + PACKET),  # NULL from a big-endian BSD
+        (108, struct.pack(">I", 2) + PACKET),  # LOOP (OpenBSD)
+        (113, sll(PACKET)),
+        (276, sll2(PACKET)),
+    ],
+    ids=["en10mb", "vlan", "qinq", "raw", "dlt-raw-12", "ipv4", "null-le", "null-be", "loop", "sll", "sll2"],
+)
+@pytest.mark.parametrize("order", ["<", ">"], ids=["little-endian", "big-endian"])
+def test_every_link_type_yields_the_ip_packet_and_time(linktype, frame, order):
+    frames, reader = frames_of(classic_pcap([((1700000000, 250000), frame)], linktype, order))
+    assert frames == [(1700000000.25, PACKET)]
+    assert (reader.truncated, reader.skipped, reader.format) == (False, 0, "pcap")
+
+
+@pytest.mark.parametrize(
+    "linktype, frame",
+    [
+        (1, ethernet(PACKET6, 0x86DD)),
+        (229, PACKET6),
+        (0, struct.pack("<I", 28) + PACKET6),  # FreeBSD AF_INET6
+        (0, struct.pack("<I", 24) + PACKET6),  # OpenBSD / NetBSD
+        (113, sll(PACKET6, 0x86DD)),
+        (276, sll2(PACKET6, 0x86DD)),
+    ],
+)
+def test_ipv6_frames_are_read_too(linktype, frame):
+    frames, _ = frames_of(classic_pcap([((5, 0), frame)], linktype))
+    assert frames == [(5.0, PACKET6)]
+    assert decode(frames[0].packet).vhid == 4
+
+
+def test_nanosecond_magic_scales_the_fraction():
+    frames, _ = frames_of(classic_pcap([((1700000000, 123456789), PACKET)], 101, nanoseconds=True))
+    assert frames[0].timestamp == pytest.approx(1700000000.123456789, abs=1e-6)
+    frames_be, _ = frames_of(classic_pcap([((3, 500000000), PACKET)], 101, ">", nanoseconds=True))
+    assert frames_be[0].timestamp == 3.5
+
+
+def test_non_ip_frames_are_skipped_and_counted():
+    arp = ethernet(bytes(28), 0x0806)
+    records = [((1, 0), arp), ((2, 0), ethernet(PACKET)), ((3, 0), sll(bytes(20), 0x0806)), ((4, 0), b"\x00" * 5)]
+    frames, reader = frames_of(classic_pcap(records, 1))
+    assert [f.timestamp for f in frames] == [2.0]
+    assert reader.skipped == 3
+
+
+def test_unknown_link_type_skips_every_frame():
+    frames, reader = frames_of(classic_pcap([((1, 0), PACKET)], 147))
+    assert frames == [] and reader.skipped == 1
+
+
+def test_real_tcpdump_capture_of_ucarp():
+    with open(REAL_CAPTURE, "rb") as stream:
+        reader = PcapReader(stream)
+        frames = list(reader)
+    assert reader.linktypes == (1,) and not reader.truncated
+    assert len(frames) == 11
+    advs = [decode(f.packet) for f in frames]
+    assert {(str(a.source), a.vhid) for a in advs} == {("192.0.2.1", 7), ("192.0.2.2", 7), ("192.0.2.2", 9)}
+    passwords = {7: ("S3cret pass!", "192.0.2.100"), 9: ("other", "192.0.2.101")}
+    for adv in advs:
+        password, address = passwords[adv.vhid]
+        assert verify(adv, password, [address], style="ucarp") == "ok"
+    assert all(f.timestamp > 1.6e9 for f in frames)
+
+
+# --- broken and truncated input --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "empty capture"),
+        (b"\xd4\xc3", "shorter than its 4-byte magic"),
+        (b"GIF89a" + bytes(30), "not a pcap or pcapng file"),
+        (classic_pcap([], 1)[:20], "header truncated"),
+    ],
+)
+def test_bad_headers_raise_pcap_error(data, message):
+    with pytest.raises(PcapError, match=message):
+        list(PcapReader(io.BytesIO(data)))
+
+
+def test_absurd_record_length_is_corruption():
+    data = classic_pcap([], 1) + struct.pack("<IIII", 1, 0, 10_000_000, 10_000_000)
+    with pytest.raises(PcapError, match="corrupt pcap record"):
+        list(PcapReader(io.BytesIO(data)))
+
+
+TWO_RECORDS = classic_pcap([((1, 0), ethernet(PACKET)), ((2, 0), ethernet(PACKET6, 0x86DD))], 1)
+
+
+@settings(max_examples=200)
+@given(st.integers(min_value=24, max_value=len(TWO_RECORDS)))
+def test_a_capture_cut_anywhere_ends_cleanly_with_the_whole_records(cut):
+    frames, reader = frames_of(TWO_RECORDS[:cut])
+    first_end = 24 + 16 + 14 + len(PACKET)
+    expected = [1.0] if cut >= first_end else []
+    if cut == len(TWO_RECORDS):
+        expected = [1.0, 2.0]
+    assert [f.timestamp for f in frames] == expected
+    assert reader.truncated == (cut not in (24, first_end, len(TWO_RECORDS)))
+
+
+class Trickle(io.RawIOBase):
+    """A non-seekable stream that hands out at most three bytes per read, like a slow pipe."""
+
+    def __init__(self, data: bytes):
+        self._data = data
+
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        chunk, self._data = self._data[: min(size, 3)], self._data[min(size, 3) :]
+        return chunk
+
+    def seekable(self):
+        return False
+
+
+def test_short_reads_from_a_pipe_are_reassembled():
+    frames = list(read_frames(Trickle(TWO_RECORDS)))
+    assert [f.packet for f in frames] == [PACKET, PACKET6]
+
+
+def test_reads_from_a_real_pipe_while_the_writer_is_still_writing():
+    read_end, write_end = os.pipe()
+
+    def writer():
+        with os.fdopen(write_end, "wb", buffering=0) as out:
+            for offset in range(0, len(TWO_RECORDS), 7):
+                out.write(TWO_RECORDS[offset : offset + 7])
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    with os.fdopen(read_end, "rb", buffering=0) as stream:
+        frames = list(read_frames(stream))
+    thread.join()
+    assert [f.timestamp for f in frames] == [1.0, 2.0]
+
+
+# --- pcapng ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_pcapng_enhanced_packets_with_default_and_nanosecond_resolution(order):
+    data = (
+        ng_section(order)
+        + ng_interface(order, 1)
+        + ng_interface(order, 101, tsresol=9)
+        + ng_block(order, 4, b"\x00\x00\x00\x00")  # name resolution block: nothing to read
+        + ng_packet(order, 0, 1700000000_500000, ethernet(PACKET))
+        + ng_packet(order, 1, 1700000001_250000000, PACKET6)
+    )
+    frames, reader = frames_of(data)
+    assert frames == [(1700000000.5, PACKET), (1700000001.25, PACKET6)]
+    assert reader.format == "pcapng" and reader.linktypes == (1, 101)
+
+
+def test_pcapng_power_of_two_resolution_and_simple_packets():
+    order = "<"
+    simple = ng_block(order, 3, struct.pack("<I", len(PACKET)) + pad4(PACKET))
+    data = ng_section() + ng_interface(order, 101, tsresol=0x80 | 10) + ng_packet(order, 0, 3 * 1024, PACKET) + simple
+    frames, _ = frames_of(data)
+    assert frames == [(3.0, PACKET), (0.0, PACKET)]
+
+
+def test_pcapng_sections_may_change_byte_order():
+    data = ng_section("<") + ng_interface("<", 101) + ng_packet("<", 0, 1_000000, PACKET)
+    data += ng_section(">") + ng_interface(">", 1) + ng_packet(">", 0, 2_000000, ethernet(PACKET6, 0x86DD))
+    frames, _ = frames_of(data)
+    assert frames == [(1.0, PACKET), (2.0, PACKET6)]
+
+
+def test_pcapng_cut_short_ends_cleanly():
+    data = ng_section() + ng_interface("<", 101) + ng_packet("<", 0, 1_000000, PACKET) + ng_packet("<", 0, 2_000000, PACKET)
+    frames, reader = frames_of(data[:-10])
+    assert [f.timestamp for f in frames] == [1.0] and reader.truncated
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (ng_section()[:8] + b"\x00\x00\x00\x00" + ng_section()[12:], "bad byte-order magic"),
+        (ng_section() + ng_packet("<", 0, 1, PACKET), "undeclared interface 0"),
+        (ng_section() + struct.pack("<II", 6, 13) + bytes(8), "corrupt pcapng block"),
+    ],
+)
+def test_pcapng_corruption_raises_pcap_error(data, message):
+    with pytest.raises(PcapError, match=message):
+        list(PcapReader(io.BytesIO(data)))
+
+
+# --- the sniff command ---------------------------------------------------------------------------
+
+REAL_CONFIG = CarpConfig(
+    vips=(
+        VirtualIP(address=ipaddress.ip_interface("192.0.2.100/24"), interface="eth0", vhid=7, password="S3cret pass!"),
+        VirtualIP(address=ipaddress.ip_interface("192.0.2.101/24"), interface="eth0", vhid=9, password="wrong one"),
+    )
+)
+
+
+def make_ctx(tmp_path, config=None, config_error=None):
+    def load_config():
+        if config_error is not None:
+            raise config_error
+        return config
+
+    return SimpleNamespace(out=io.StringIO(), paths=SimpleNamespace(config_xml=tmp_path / "conf" / "config.xml"), load_config=load_config)
+
+
+def args(**given):
+    defaults = dict(interface=None, read=None, count=None, json=False, config=None)
+    return SimpleNamespace(**{**defaults, **given})
+
+
+def test_sniff_file_checks_hmacs_against_the_config(tmp_path):
+    ctx = make_ctx(tmp_path, REAL_CONFIG)
+    assert sniff.run(args(read=str(REAL_CAPTURE), config="config.xml"), ctx) == 0
+    lines = ctx.out.getvalue().splitlines()
+    assert len(lines) == 11
+    assert sum("vhid 7 " in line and line.endswith("hmac ok") for line in lines) == 9
+    assert sum("vhid 9 " in line and line.endswith("hmac MISMATCH") for line in lines) == 2
+    assert "S3cret" not in ctx.out.getvalue() and "wrong one" not in ctx.out.getvalue()
+
+
+def test_sniff_without_config_leaves_hmacs_unchecked(tmp_path):
+    ctx = make_ctx(tmp_path)
+    sniff.run(args(read=str(REAL_CAPTURE), count=2), ctx)
+    lines = ctx.out.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0].split(" ", 1)[1] == (
+        "192.0.2.1 > 224.0.0.18 vhid 7 advskew 10 advbase 1 demote 0 counter 6264432312127925671 hmac unchecked"
+    )
+
+
+def test_sniff_json_is_one_object_per_line(tmp_path):
+    ctx = make_ctx(tmp_path, REAL_CONFIG)
+    sniff.run(args(read=str(REAL_CAPTURE), json=True, count=3, config="config.xml"), ctx)
+    rows = [json.loads(line) for line in ctx.out.getvalue().splitlines()]
+    assert [(r["source"], r["vhid"], r["hmac"]) for r in rows] == [
+        ("192.0.2.1", 7, "ok"),
+        ("192.0.2.2", 7, "ok"),
+        ("192.0.2.2", 7, "ok"),
+    ]
+    assert all(isinstance(r["time"], float) and r["checksum"] == "ok" for r in rows)
+
+
+def test_sniff_uses_the_default_config_when_present_and_survives_a_broken_one(tmp_path, capsys):
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.xml").write_text("<pfsense/>")
+    ctx = make_ctx(tmp_path, config_error=ConfigError("config[0].vhid: missing"))
+    sniff.run(args(read=str(REAL_CAPTURE), count=1), ctx)
+    assert ctx.out.getvalue().rstrip().endswith("hmac unchecked")
+    assert "not checking HMACs: config[0].vhid: missing" in capsys.readouterr().err
+    with pytest.raises(ConfigError):  # an explicit --config must load
+        sniff.run(args(read=str(REAL_CAPTURE), config="x.xml"), ctx)
+
+
+def test_sniff_reports_malformed_packets_and_truncation(tmp_path, capsys):
+    bad = PACKET[:30]
+    vrrp3 = PACKET[:20] + b"\x31" + PACKET[21:]
+    data = classic_pcap([((1, 0), bad), ((2, 0), vrrp3), ((3, 0), PACKET)], 101)
+    capture = tmp_path / "cut.pcap"
+    capture.write_bytes(data + struct.pack("<IIII", 4, 0, 56, 56) + PACKET[:10])
+    ctx = make_ctx(tmp_path)
+    assert sniff.run(args(read=str(capture)), ctx) == 0
+    lines = ctx.out.getvalue().splitlines()
+    assert lines[0] == "1970-01-01T00:00:01.000000Z malformed packet: IPv4 packet truncated: total length 56, captured 30 bytes"
+    assert lines[1].startswith("1970-01-01T00:00:03.000000Z 192.0.2.7 > 224.0.0.18 vhid 3 ")
+    assert len(lines) == 2
+    err = capsys.readouterr().err
+    assert "truncated capture" in err and "skipped 1 packet(s)" in err
+
+
+def test_sniff_reads_standard_input(tmp_path, monkeypatch):
+    monkeypatch.setattr("sys.stdin", SimpleNamespace(buffer=io.BytesIO(REAL_CAPTURE.read_bytes())))
+    ctx = make_ctx(tmp_path)
+    sniff.run(args(read="-", count=1), ctx)
+    assert "vhid 7" in ctx.out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "given, message",
+    [
+        (dict(), "either an interface"),
+        (dict(interface="eth0", read="x.pcap"), "either an interface"),
+        (dict(read="x.pcap", count=0), "--count"),
+    ],
+)
+def test_sniff_usage_errors(tmp_path, given, message):
+    with pytest.raises(UsageError, match=message):
+        sniff.run(args(**given), make_ctx(tmp_path))
+
+
+def test_sniff_missing_file_and_non_pcap_file(tmp_path):
+    with pytest.raises(UsageError, match="cannot read"):
+        sniff.run(args(read=str(tmp_path / "nope.pcap")), make_ctx(tmp_path))
+    text = tmp_path / "notes.txt"
+    text.write_text("hello world")
+    with pytest.raises(PcapError, match="notes.txt: not a pcap or pcapng file"):
+        sniff.run(args(read=str(text)), make_ctx(tmp_path))
+
+
+class FakeTcpdump:
+    """Stands in for the tcpdump process (the boundary): its pcap output and its exit."""
+
+    instances: list = []
+
+    def __init__(self, output: bytes, returncode: int = 0, stderr: bytes = b""):
+        self.stdout = io.BytesIO(output)
+        self._stderr = stderr
+        self._returncode = returncode
+        self.returncode = None
+        self.terminated = False
+
+    def poll(self):
+        return self.returncode
+
+    def terminate(self):
+        self.terminated = True
+        self.returncode = -15
+
+    def wait(self, timeout=None):
+        if self.returncode is None:
+            self.returncode = self._returncode
+        return self.returncode
+
+    def communicate(self, timeout=None):
+        self.wait()
+        return b"", self._stderr
+
+
+def test_live_sniff_runs_tcpdump_on_the_interface_and_stops_it(tmp_path, mocker):
+    fake = FakeTcpdump(REAL_CAPTURE.read_bytes())
+    popen = mocker.patch("carp_pkg.commands.sniff.subprocess.Popen", return_value=fake)
+    ctx = make_ctx(tmp_path, REAL_CONFIG)
+    assert sniff.run(args(interface="eth1", count=2, config="c.xml"), ctx) == 0
+    argv = popen.call_args.args[0]
+    assert argv == ["tcpdump", "-i", "eth1", "-U", "-n", "-w", "-", "ip proto 112 or ip6 proto 112"]
+    assert len(ctx.out.getvalue().splitlines()) == 2
+    assert fake.terminated
+
+
+def test_live_sniff_reports_tcpdump_failure_with_its_message(tmp_path, mocker):
+    fake = FakeTcpdump(b"", returncode=1, stderr=b"tcpdump: eth9: No such device exists\n")
+    mocker.patch("carp_pkg.commands.sniff.subprocess.Popen", return_value=fake)
+    with pytest.raises(CommandError) as raised:
+        sniff.run(args(interface="eth9"), make_ctx(tmp_path))
+    assert "could not capture on eth9 (exit 1)" in str(raised.value)
+    assert "No such device exists" in str(raised.value)
+
+
+def test_live_sniff_without_tcpdump_is_an_environment_problem(tmp_path, mocker):
+    mocker.patch("carp_pkg.commands.sniff.subprocess.Popen", side_effect=FileNotFoundError("tcpdump"))
+    with pytest.raises(EnvironmentProblem, match="tcpdump is not installed"):
+        sniff.run(args(interface="eth0"), make_ctx(tmp_path))
+
+
+# --- real ucarp, end to end (root, ip, ucarp and tcpdump needed) ------------------------------------
+
+LAB_TOOLS = ("ip", "ucarp", "tcpdump")
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not all(shutil.which(tool) for tool in LAB_TOOLS),
+    reason="needs root, ip, ucarp and tcpdump to record real advertisements",
+)
+def test_fresh_ucarp_capture_verifies(tmp_path):
+    capture = tmp_path / "fresh.pcap"
+    subprocess.run(["sh", str(FIXTURES / "make_ucarp_capture.sh"), str(capture)], check=True, timeout=60)
+    with open(capture, "rb") as stream:
+        advs = [decode(f.packet) for f in read_frames(stream)]
+    assert len(advs) >= 5
+    passwords = {7: ("S3cret pass!", "192.0.2.100"), 9: ("other", "192.0.2.101")}
+    assert {a.vhid for a in advs} == {7, 9}
+    for adv in advs:
+        password, address = passwords[adv.vhid]
+        assert adv.checksum_ok
+        assert verify(adv, password, [address]) == "ok"
+        assert verify(adv, password + "x", [address]) == "mismatch"
