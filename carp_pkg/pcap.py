@@ -147,19 +147,22 @@ class PcapReader:
     # --- classic pcap ---
 
     def _pcap(self, magic_bytes: bytes) -> Iterator[Frame]:
+        """Check the 24-byte file header now; the records are read lazily."""
         for order in ("<", ">"):
             magic = struct.unpack(order + "I", magic_bytes)[0]
             if magic in (PCAP_MAGIC_USEC, PCAP_MAGIC_NSEC):
                 break
         else:
             raise PcapError(f"not a pcap or pcapng file (magic number {magic_bytes.hex()})")
-        divisor = 1e9 if magic == PCAP_MAGIC_NSEC else 1e6
         rest = _read_exact(self._stream, 20)
         if len(rest) < 20:
             raise PcapError("pcap file header truncated (24 bytes expected)")
         _major, _minor, _zone, _sigfigs, _snaplen, linktype_field = struct.unpack(order + "HHiIII", rest)
         linktype = linktype_field & 0x0FFFFFFF  # the top bits may carry FCS information
         self.linktypes = (linktype,)
+        return self._pcap_records(order, linktype, 1e9 if magic == PCAP_MAGIC_NSEC else 1e6)
+
+    def _pcap_records(self, order: str, linktype: int, divisor: float) -> Iterator[Frame]:
         record_header = struct.Struct(order + "IIII")
         while True:
             header = _read_exact(self._stream, record_header.size)
@@ -175,46 +178,58 @@ class PcapReader:
             if len(data) < captured:
                 self.truncated = True
                 return
-            packet = ip_payload(linktype, data)
-            if packet is None:
-                self.skipped += 1
-                continue
-            yield Frame(seconds + fraction / divisor, packet)
+            yield from self._emit(linktype, seconds + fraction / divisor, data)
 
     # --- pcapng ---
 
-    def _pcapng(self, block_type_bytes: bytes) -> Iterator[Frame]:
-        order = "<"
+    def _pcapng(self, _block_type: bytes) -> Iterator[Frame]:
+        """Check the first section header now; the blocks are read lazily."""
+        order = self._section_header(eager=True)
+        return self._pcapng_blocks(order or "<")
+
+    def _section_header(self, eager: bool = False) -> Optional[str]:
+        """Read the rest of a section header block; its byte order, or None when the input ends inside it."""
+        head = _read_exact(self._stream, 8)
+        if len(head) < 8:
+            if eager:
+                raise PcapError("pcapng section header truncated")
+            return None
+        length_bytes, magic_bytes = head[:4], head[4:]
+        if struct.unpack("<I", magic_bytes)[0] == PCAPNG_BYTE_ORDER_MAGIC:
+            order = "<"
+        elif struct.unpack(">I", magic_bytes)[0] == PCAPNG_BYTE_ORDER_MAGIC:
+            order = ">"
+        else:
+            raise PcapError(f"pcapng section header with a bad byte-order magic ({magic_bytes.hex()})")
+        length = struct.unpack(order + "I", length_bytes)[0]
+        self._check_block_length(length, 28)
+        body = _read_exact(self._stream, length - 12)
+        if len(body) < length - 12:
+            if eager:
+                raise PcapError("pcapng section header truncated")
+            return None
+        return order
+
+    def _pcapng_blocks(self, order: str) -> Iterator[Frame]:
         interfaces: Dict[int, Tuple[int, float]] = {}  # interface id -> (linktype, seconds per tick)
-        next_type_bytes: Optional[bytes] = block_type_bytes
         while True:
-            type_bytes = next_type_bytes if next_type_bytes is not None else _read_exact(self._stream, 4)
-            next_type_bytes = None
+            type_bytes = _read_exact(self._stream, 4)
             if not type_bytes:
                 return
-            length_bytes = _read_exact(self._stream, 4)
-            if len(type_bytes) < 4 or len(length_bytes) < 4:
+            if len(type_bytes) < 4:
                 self.truncated = True
                 return
-            if struct.unpack("<I", type_bytes)[0] == PCAPNG_SECTION_HEADER:
-                magic_bytes = _read_exact(self._stream, 4)
-                if len(magic_bytes) < 4:
+            if struct.unpack("<I", type_bytes)[0] == PCAPNG_SECTION_HEADER:  # palindromic: same in both orders
+                next_order = self._section_header()
+                if next_order is None:
                     self.truncated = True
                     return
-                if struct.unpack("<I", magic_bytes)[0] == PCAPNG_BYTE_ORDER_MAGIC:
-                    order = "<"
-                elif struct.unpack(">I", magic_bytes)[0] == PCAPNG_BYTE_ORDER_MAGIC:
-                    order = ">"
-                else:
-                    raise PcapError(f"pcapng section header with a bad byte-order magic ({magic_bytes.hex()})")
-                interfaces = {}
-                length = struct.unpack(order + "I", length_bytes)[0]
-                self._check_block_length(length, 28)
-                body = _read_exact(self._stream, length - 12)
-                if len(body) < length - 12:
-                    self.truncated = True
-                    return
+                order, interfaces = next_order, {}
                 continue
+            length_bytes = _read_exact(self._stream, 4)
+            if len(length_bytes) < 4:
+                self.truncated = True
+                return
             block_type = struct.unpack(order + "I", type_bytes)[0]
             length = struct.unpack(order + "I", length_bytes)[0]
             self._check_block_length(length, 12)

@@ -51,16 +51,16 @@ def _lines(steps: List[Step], show_secrets: bool) -> List[str]:
     return body or ["\t:"]
 
 
-def render_script(start: Plan, stop: Plan, config_path: str, reload_filter: bool = True,
-                  show_secrets: bool = True) -> str:
+def render_script(start: Plan, stop: Plan, config_path: str, show_secrets: bool = True,
+                  filter_configure: str = FILTER_CONFIGURE) -> str:
     lines = [PROLOGUE.format(version=__version__, config=config_path, backend=start.backend, system_path=SYSTEM_PATH)]
     for warning in start.warnings:
         lines.append(f"# warning: {warning}")
     lines.append("carp_start() {")
     lines += _lines(list(start.steps), show_secrets)
-    if reload_filter:
-        lines.append("\t# pfSense: reload the filter so the CARP/pfsync pass rules follow")
-        lines.append(f"\tif [ -x {FILTER_CONFIGURE} ]; then run {FILTER_CONFIGURE}; fi")
+    lines.append("\t# pfSense: reload the filter so the CARP/pfsync pass rules follow")
+    quoted = shlex.quote(filter_configure)
+    lines.append(f"\tif [ -x {quoted} ]; then run {quoted}; fi")
     lines.append("}")
     lines.append("")
     lines.append("carp_stop() {")
@@ -72,7 +72,7 @@ def render_script(start: Plan, stop: Plan, config_path: str, reload_filter: bool
 
 
 def render_commands(plan: Plan, show_secrets: bool = False) -> str:
-    lines = [f"# warning: {w}" for w in plan.warnings]
+    lines = []
     for step in plan.steps:
         lines.append(" ".join(shlex.quote(arg) for arg in step.shown(show_secrets)) + f"  # {step.why}")
     return "\n".join(lines) + ("\n" if lines else "")

@@ -149,7 +149,7 @@ def _config_groups(args: argparse.Namespace, ctx) -> Optional[Tuple[VhidGroup, .
     try:
         return ctx.load_config().groups()
     except ConfigError as exc:
-        print(f"carp-pkg sniff: not checking HMACs: {exc}", file=sys.stderr)
+        ctx.warn(f"not checking HMACs: {exc}")
         return None
 
 
@@ -224,7 +224,7 @@ def _show_capture(stream: BinaryIO, args: argparse.Namespace, ctx, groups, sourc
         raise PcapError(f"{source}: {exc.message}") from None
     _shown, skipped = show(frames, groups, ctx, args.json, args.count)
     if reader.truncated:
-        print(f"carp-pkg sniff: {source} ends in the middle of a packet (truncated capture)", file=sys.stderr)
+        ctx.warn(f"{source} ends in the middle of a packet (truncated capture)")
     if skipped:
-        print(f"carp-pkg sniff: skipped {skipped} packet(s) of IP protocol 112 that are not CARP (VRRP?)", file=sys.stderr)
+        ctx.warn(f"skipped {skipped} packet(s) of IP protocol 112 that are not CARP (VRRP?)")
     return 0

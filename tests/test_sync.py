@@ -1,0 +1,185 @@
+"""sync: the port of sync_package() against a recording Runner (the machine boundary)."""
+
+import fcntl
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+from carp_pkg.system import RecordingRunner, Result
+
+from tests.helpers import host_runner, read_fixture, run_cli
+
+SEED_RUNNING = """\
+em0: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500
+	inet 203.0.113.2 netmask 0xffffff00 broadcast 203.0.113.255
+	inet 203.0.113.1 netmask 0xffffff00 broadcast 203.0.113.255 vhid 2
+	carp: BACKUP vhid 2 advbase 1 advskew 10
+em1: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500
+	inet 192.168.1.2 netmask 0xffffff00 broadcast 192.168.1.255
+	inet 192.168.1.1 netmask 0xffffff00 broadcast 192.168.1.255 vhid 1
+	carp: MASTER vhid 1 advbase 1 advskew 0
+em2: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500
+	inet 10.10.10.1 netmask 0xffffff00 broadcast 10.10.10.255
+pfsync0: flags=41<UP,RUNNING> metric 0 mtu 1500
+	syncdev: em2 maxupd: 128 defer: off version: 1400
+	syncok: 1
+"""
+BARE_HOST = SEED_RUNNING.split("pfsync0")[0].replace(
+    "\tinet 203.0.113.1 netmask 0xffffff00 broadcast 203.0.113.255 vhid 2\n\tcarp: BACKUP vhid 2 advbase 1 advskew 10\n", "").replace(
+    "\tinet 192.168.1.1 netmask 0xffffff00 broadcast 192.168.1.255 vhid 1\n\tcarp: MASTER vhid 1 advbase 1 advskew 0\n", "")
+SYSCTLS = {"net.inet.carp.allow": 1, "net.inet.carp.preempt": 1, "net.inet.carp.demotion": 0}
+
+
+def sync(root, runner, *extra):
+    return run_cli(["--root", str(root), "sync", "--backend", "freebsd", *extra], runner=runner)
+
+
+def rc_script(root):
+    return root / "usr/local/etc/rc.d/carp.sh"
+
+
+def test_first_sync_configures_a_bare_host_and_writes_the_script(root):
+    runner = host_runner(BARE_HOST, {"net.inet.carp.preempt": 0})
+    result = sync(root, runner)
+    assert result.code == 0, result.err
+    assert ("ifconfig", "em1", "vhid", "1", "advskew", "0", "advbase", "1", "pass", "lan-secret") in runner.mutating_calls
+    assert ("ifconfig", "em1", "inet", "192.168.1.1/24", "alias", "vhid", "1") in runner.mutating_calls
+    assert ("sysctl", "net.inet.carp.preempt=1") in runner.mutating_calls
+    assert stat.S_IMODE(os.stat(rc_script(root)).st_mode) == 0o700
+    assert "applied 6 changes" in result.out
+
+
+def test_resync_of_an_unchanged_config_issues_no_command(root):
+    sync(root, host_runner(BARE_HOST, {"net.inet.carp.preempt": 0}))
+    runner = host_runner(SEED_RUNNING, SYSCTLS)
+    result = sync(root, runner)
+    assert result.code == 0, result.err
+    assert runner.mutating_calls == []
+    assert "no changes needed" in result.out and "rc script unchanged" in result.out
+
+
+def test_dry_run_prints_the_difference_and_changes_nothing(root):
+    (root / "running.txt").write_text(SEED_RUNNING.replace("advskew 10", "advskew 40"))
+    runner = host_runner(BARE_HOST, SYSCTLS)
+    from carp_pkg.system import DryRunRunner
+    dry = DryRunRunner(runner)
+    result = run_cli(["--root", str(root), "sync", "--backend", "freebsd", "--dry-run",
+                      "--against", str(root / "running.txt")], runner=dry)
+    assert result.code == 0, result.err
+    assert "ifconfig em0 vhid 2 advskew 10 advbase 1" in result.out
+    assert "would apply" in result.out
+    assert runner.mutating_calls == [] and dry.skipped == []
+    assert not rc_script(root).exists()
+
+
+def test_a_failing_step_stops_undoes_and_keeps_the_previous_script(root):
+    rc_script(root).parent.mkdir(parents=True)
+    rc_script(root).write_text("#!/bin/sh\n# previous script\n")
+
+    def fail(argv):
+        if argv[:3] == ("ifconfig", "em0", "inet"):
+            return Result(1, "", "ifconfig: SIOCAIFADDR: File exists\n")
+        return None
+
+    runner = host_runner(BARE_HOST, {"net.inet.carp.preempt": 0}, fail=fail)
+    result = sync(root, runner)
+    assert result.code == 5
+    assert "step 4 of 6 failed" in result.err and "ifconfig em0 inet 203.0.113.1/24 alias vhid 2" in result.err
+    assert "SIOCAIFADDR: File exists" in result.err
+    assert rc_script(root).read_text() == "#!/bin/sh\n# previous script\n"
+    # the VIP added in step 2 was taken back off
+    assert runner.mutating_calls[-1] == ("ifconfig", "em1", "inet", "192.168.1.1", "-alias")
+    assert "lan-secret" not in result.err
+
+
+def test_lock_held_elsewhere_times_out_with_the_lock_code_and_changes_nothing(root):
+    lock_path = root / "tmp" / "config.lock"
+    lock_path.parent.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+                               "print('locked', flush=True); time.sleep(30)", str(lock_path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        runner = host_runner(BARE_HOST)
+        started = time.monotonic()
+        result = sync(root, runner, "--lock-timeout", "0.5")
+        waited = time.monotonic() - started
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.code == 4
+    assert "still held by another process" in result.err and "--lock-timeout" in result.err
+    assert waited >= 0.5
+    assert runner.calls == [] and not rc_script(root).exists()
+
+
+def test_invalid_config_exits_3_and_touches_nothing(root):
+    (root / "conf" / "config.xml").write_text(read_fixture("config", "bad-values.xml"))
+    runner = host_runner(BARE_HOST)
+    result = sync(root, runner)
+    assert result.code == 3 and "config[1].vhid: 0 is outside 1-255" in result.err
+    assert runner.calls == [] and not rc_script(root).exists()
+
+
+def test_unsafe_xml_exits_3_naming_the_dtd_and_writes_nothing(root):
+    (root / "conf" / "config.xml").write_text(read_fixture("config", "bad-xxe.xml"))
+    runner = host_runner(BARE_HOST)
+    result = sync(root, runner)
+    assert result.code == 3 and "DOCTYPE" in result.err
+    assert runner.calls == [] and not (root / "usr").exists()
+
+
+def test_nanobsd_remounts_cf_around_the_writes_only(root):
+    (root / "etc").mkdir()
+    (root / "etc" / "platform").write_text("nanobsd\n")
+    runner = host_runner(BARE_HOST, {"net.inet.carp.preempt": 0})
+    assert sync(root, runner).code == 0
+    mounts = [c for c in runner.mutating_calls if c[0] == "mount"]
+    assert runner.mutating_calls[0] == ("mount", "-u", "-w", "-o", "sync,noatime", "/cf")
+    assert runner.mutating_calls[-1] == ("mount", "-u", "-r", "/cf") and len(mounts) == 2
+
+
+def test_full_install_without_nanobsd_never_remounts(root):
+    runner = host_runner(BARE_HOST, {"net.inet.carp.preempt": 0})
+    sync(root, runner)
+    assert not any(c[0] == "mount" for c in runner.calls)
+
+
+def test_cf_that_stays_read_only_is_a_clear_error_with_nothing_written(root):
+    (root / "etc").mkdir()
+    (root / "etc" / "platform").write_text("nanobsd\n")
+    runner = host_runner(BARE_HOST, fail=lambda argv: Result(1, "", "mount: /cf: Operation not permitted")
+                         if argv[0] == "mount" else None)
+    result = sync(root, runner)
+    assert result.code == 6 and "cannot remount /cf read-write" in result.err
+    assert not rc_script(root).exists()
+    assert not any(c[0] == "ifconfig" and len(c) > 1 for c in runner.mutating_calls)
+
+
+def test_sync_json_reports_the_plan_without_secrets(root):
+    result = sync(root, host_runner(BARE_HOST, {"net.inet.carp.preempt": 0}), "--json")
+    data = json.loads(result.out)
+    assert data["backend"] == "freebsd" and data["applied"] == 6
+    assert "lan-secret" not in result.out
+
+
+def test_applied_record_is_root_only_and_holds_no_password(root):
+    sync(root, host_runner(BARE_HOST, {"net.inet.carp.preempt": 0}))
+    record = root / "var/db/carp-pkg/applied.json"
+    assert stat.S_IMODE(os.stat(record).st_mode) == 0o600
+    assert "lan-secret" not in record.read_text()
+
+
+def test_password_change_touches_only_that_vhid(root):
+    sync(root, host_runner(BARE_HOST, {"net.inet.carp.preempt": 0}))
+    config = root / "conf" / "config.xml"
+    config.write_text(config.read_text().replace("lan-secret", "new-secret"))
+    runner = host_runner(SEED_RUNNING, SYSCTLS)
+    assert sync(root, runner).code == 0
+    assert runner.mutating_calls == [("ifconfig", "em1", "vhid", "1", "advskew", "0", "advbase", "1", "pass", "new-secret")]
