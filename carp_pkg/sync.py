@@ -85,11 +85,12 @@ def write_planned_files(plan: Plan, system: System) -> None:
 
 
 def sync(system: System, paths: Paths, backend: Backend, lock_timeout: float = 30.0,
-         running_override: Optional[RunningState] = None) -> SyncResult:
-    """running_override: plan against a saved capture instead of the live host (dry runs)."""
+         running_override: Optional[RunningState] = None, maintenance: Optional[bool] = None) -> SyncResult:
+    """running_override: plan against a saved capture instead of the live host (dry runs);
+    maintenance: plan as if the maintenance flag were on/off (None: as the flag file says)."""
     with system.config_lock(lock_timeout):
         config = load_config(paths, backend)
-        in_maintenance = maintenance_on(system, paths)
+        in_maintenance = maintenance_on(system, paths) if maintenance is None else maintenance
         if in_maintenance:
             config = config.in_maintenance()
         running, record = observe(backend, system, paths, running_override)

@@ -4,4 +4,9 @@ COMMANDS = (
     "validate",
     "render",
     "sync",
+    "status",
+    "maintenance",
+    "disable",
+    "enable",
+    "demotion",
 )

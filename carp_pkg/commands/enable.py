@@ -1,0 +1,21 @@
+"""carp-pkg enable: net.inet.carp.allow=1 (undo `disable`)."""
+
+from __future__ import annotations
+
+from .disable import set_allowed
+
+NAME = "enable"
+HELP = "let CARP run again after `disable` (net.inet.carp.allow=1)"
+DESCRIPTION = """\
+Set net.inet.carp.allow=1 so this host advertises again and takes part in elections.
+
+example: carp-pkg enable
+"""
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--dry-run", action="store_true", help="show the command, change nothing")
+
+
+def run(args, ctx) -> int:
+    return set_allowed(ctx, True)
