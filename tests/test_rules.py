@@ -229,3 +229,40 @@ def test_command_anchor_line_needs_no_config():
 def test_command_json_and_anchor_line_are_exclusive():
     with pytest.raises(SystemExit):
         run_command(["--json", "--anchor-line"])
+
+
+# --- end to end through the real CLI, from a seed-style config.xml (active once `rules` is registered)
+SEED_CONFIG_XML = """<?xml version="1.0"?>
+<pfsense>
+	<interfaces>
+		<wan><if>em0</if><ipaddr>203.0.113.2</ipaddr><subnet>24</subnet></wan>
+		<lan><if>em1</if><ipaddr>192.168.1.2</ipaddr><subnet>24</subnet></lan>
+		<opt1><descr>SYNC</descr><if>em2</if><ipaddr>10.10.10.1</ipaddr><subnet>24</subnet><enable/></opt1>
+	</interfaces>
+	<installedpackages>
+		<carp>
+			<config>
+				<ipaddress>192.168.1.1</ipaddress><netmask>24</netmask><password>lan-secret</password>
+				<vhid>1</vhid><advskew>0</advskew><pfsync>on</pfsync><synciface>opt1</synciface>
+				<premption>on</premption>
+			</config>
+			<config>
+				<ipaddress>203.0.113.1</ipaddress><netmask>24</netmask><password></password>
+				<vhid>2</vhid><advskew>10</advskew><pfsync>on</pfsync><synciface>opt1</synciface>
+				<balancing>on</balancing>
+			</config>
+		</carp>
+	</installedpackages>
+</pfsense>
+"""
+
+
+def test_cli_prints_the_golden_rules_for_a_seed_style_config(tmp_path, capsys):
+    from carp_pkg import cli
+    from carp_pkg.commands import COMMANDS
+    if "rules" not in COMMANDS:
+        pytest.skip("carp_pkg.commands.COMMANDS does not register 'rules' yet")
+    config_xml = tmp_path / "config.xml"
+    config_xml.write_text(SEED_CONFIG_XML)
+    assert cli.main(["--root", str(tmp_path), "--config", str(config_xml), "rules"]) == 0
+    assert capsys.readouterr().out == (GOLDEN / "rules-seed.txt").read_text()

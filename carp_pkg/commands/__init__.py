@@ -9,4 +9,6 @@ COMMANDS = (
     "disable",
     "enable",
     "demotion",
+    "install",
+    "deinstall",
 )

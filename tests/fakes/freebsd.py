@@ -633,17 +633,20 @@ class FakeFreeBSD:
         """setcarp_callback(): SIOCGVH for the current values, then SIOCSVH (carp_ioctl checks)."""
         if iface.kind != "ether":
             raise _Exit(f"SIOCSVH: {EOPNOTSUPP}")
-        if (request.advskew is not None and request.advskew >= 255) or \
-                (request.advbase is not None and request.advbase > 255):
-            raise _Exit(f"SIOCSVH: {EINVAL}")
         entry = iface.vhid(request.vhid)
         if entry is None:
+            # carp_ioctl() allocates the vhid before checking advbase/advskew: a rejected SIOCSVH
+            # still leaves a new vhid behind, with the defaults.
             entry = Vhid(request.vhid)
             iface.vhids.append(entry)
-        if request.advskew is not None:
-            entry.advskew = request.advskew
         if request.advbase is not None:
+            if request.advbase > 255:
+                raise _Exit(f"SIOCSVH: {EINVAL}")
             entry.advbase = request.advbase
+        if request.advskew is not None:
+            if request.advskew >= 255:
+                raise _Exit(f"SIOCSVH: {EINVAL}")
+            entry.advskew = request.advskew
         if request.key:
             entry.key = request.key
         if request.peer is not None:

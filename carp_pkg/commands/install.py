@@ -1,0 +1,37 @@
+"""carp-pkg install: place the package files, record them, run the first sync."""
+
+from __future__ import annotations
+
+from ..cli_helpers import add_backend_argument
+from ..hooks import Installer, package_source_dir
+
+NAME = "install"
+HELP = "install the pfSense package files, record them in a manifest, run the first sync"
+DESCRIPTION = """\
+The package's install hook (pfSense calls it through carp.inc after the port is installed).
+Copies carp.xml, carp.inc, carp.priv.inc, carp_status.php and carp_rules.php to where pfSense
+expects them (under --root), records in /var/db/carp-pkg/manifest.json exactly which files and
+directories it created and the CARP sysctl values it found, then runs `carp-pkg sync`.
+Running it again is harmless.
+
+example: carp-pkg install
+example: carp-pkg --root /tmp/stage --config /tmp/stage/conf/config.xml install --backend freebsd
+"""
+
+
+def add_arguments(parser) -> None:
+    add_backend_argument(parser)
+    parser.add_argument("--source", metavar="DIR", help="folder holding the package files (default: found automatically)")
+    parser.add_argument("--lock-timeout", type=float, default=30.0, metavar="SECONDS")
+    parser.add_argument("--json", action="store_true", help="print what was installed as JSON")
+
+
+def run(args, ctx) -> int:
+    installer = Installer(ctx.system, ctx.paths, ctx.backend(args.backend))
+    manifest, result = installer.install(package_source_dir(args.source), args.lock_timeout)
+    if args.json:
+        ctx.print_json({"files": manifest.files, "directories": manifest.directories, "sync": result.to_json()})
+    else:
+        ctx.print(f"installed {len(manifest.files)} files (manifest {ctx.paths.manifest})")
+        ctx.print(result.summary())
+    return 0
