@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 from xml.etree.ElementTree import ParseError
 
 import defusedxml
@@ -19,6 +19,11 @@ from .errors import ConfigError
 from .running import IPInterface
 
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
+MAX_DEPTH = 256  # libxml2's nesting limit without XML_PARSE_HUGE (huge_tree=False)
+MAX_ENTRIES = 65536  # installedpackages/carp/config entries
+MAX_FIELDS = 64  # distinct fields in one entry (carp.xml defines 11)
+MAX_INTERFACES = 65536
+SHOWN_CHARS = 60  # how much of a hostile name or value an error message repeats
 ROOT_TAGS = ("pfsense",)
 CARP_PATH = ("installedpackages", "carp")
 
@@ -39,6 +44,7 @@ class RawEntry:
 
     index: int
     fields: Dict[str, Optional[str]] = field(default_factory=dict)
+    repeated: Tuple[str, ...] = ()  # field names given more than once (fields keeps the first)
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,11 @@ class RawConfig:
             if host_if.device == device:
                 return host_if
         return None
+
+
+def shorten(text: str, limit: int = SHOWN_CHARS) -> str:
+    """A bounded excerpt of untrusted text for a message: a 10 MB value must not become a 10 MB error."""
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 
 class _StopAtRoot(Exception):
@@ -92,18 +103,20 @@ def refuse_dtd_and_entities(data: bytes, source: str) -> None:
     except _StopAtRoot:
         return
     except defusedxml.DTDForbidden as exc:
-        raise ConfigError(f"{source}: refusing the DTD <!DOCTYPE {exc.name} ...>: DTDs and entity declarations "
+        raise ConfigError(f"{source}: refusing the DTD <!DOCTYPE {shorten(str(exc.name))} ...>: DTDs and entity declarations "
                           "are how XXE and entity-expansion attacks start, and config.xml never needs one") from None
     except defusedxml.EntitiesForbidden as exc:
-        raise ConfigError(f"{source}: refusing the entity declaration {exc.name!r} (XXE / entity expansion)") from None
+        raise ConfigError(f"{source}: refusing the entity declaration {shorten(repr(exc.name))} "
+                          "(XXE / entity expansion)") from None
     except defusedxml.DefusedXmlException as exc:
-        raise ConfigError(f"{source}: refusing unsafe XML: {exc}") from None
+        raise ConfigError(f"{source}: refusing unsafe XML: {shorten(str(exc), 200)}") from None
     except ParseError as exc:
-        raise ConfigError(f"{source}: not well-formed XML: {exc}") from None
+        raise ConfigError(f"{source}: not well-formed XML: {shorten(str(exc), 200)}") from None
 
 
-def hardened_parser() -> etree.XMLParser:
+def hardened_parser(target=None) -> etree.XMLParser:
     return etree.XMLParser(
+        target=target,
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
@@ -115,27 +128,37 @@ def hardened_parser() -> etree.XMLParser:
     )
 
 
+def _xml_error(source: str, exc: Exception) -> ConfigError:
+    text = str(exc)
+    if "Excessive depth" in text:
+        return ConfigError(f"{source}: elements are nested more than {MAX_DEPTH} levels deep; a pfSense config.xml "
+                           "never is (refusing to parse it)")
+    return ConfigError(f"{source}: not well-formed XML: {shorten(text, 200)}")
+
+
 def parse_document(data: bytes, source: str) -> etree._Element:
+    """The whole document as a tree (for callers that rewrite config.xml; reading uses parse_config_bytes)."""
     if not data.strip():
         raise ConfigError(f"{source}: the file is empty")
     refuse_dtd_and_entities(data, source)
     try:
         root = etree.fromstring(data, hardened_parser())
     except etree.XMLSyntaxError as exc:
-        raise ConfigError(f"{source}: not well-formed XML: {exc}") from None
+        raise _xml_error(source, exc) from None
     if root.tag not in ROOT_TAGS:
-        raise ConfigError(f"{source}: the root element is <{root.tag}>, expected <pfsense>: is this a pfSense config.xml?")
+        raise _wrong_root(source, root.tag)
     return root
 
 
-def _text(element) -> str:
-    return (element.text or "").strip()
+def _wrong_root(source: str, tag: str) -> ConfigError:
+    return ConfigError(f"{source}: the root element is <{shorten(tag)}>, expected <pfsense>: "
+                       "is this a pfSense config.xml?")
 
 
-def _host_addresses(element) -> Tuple[IPInterface, ...]:
+def _host_addresses(fields: Dict[str, str]) -> Tuple[IPInterface, ...]:
     found = []
     for addr_tag, prefix_tag in (("ipaddr", "subnet"), ("ipaddrv6", "subnetv6")):
-        address, prefix = element.findtext(addr_tag), element.findtext(prefix_tag)
+        address, prefix = fields.get(addr_tag), fields.get(prefix_tag)
         if not address or not prefix:
             continue
         try:
@@ -145,49 +168,154 @@ def _host_addresses(element) -> Tuple[IPInterface, ...]:
     return tuple(found)
 
 
+class _Field:
+    def __init__(self, tag: str):
+        self.tag = tag
+        self.chunks: List[str] = []
+        self.nested = False
+
+
+class _Collector:
+    """An lxml parser target that keeps only `<interfaces>` and installedpackages/carp, never a whole tree.
+
+    Memory stays proportional to what carp-pkg reads, not to the size of config.xml (a tree of
+    60 MB of tiny elements takes about 2 GB).
+    """
+
+    def __init__(self, source: str):
+        self.source = source
+        self.path: List[str] = []
+        self.section_count = {"interfaces": 0, "installedpackages": 0, "carp": 0}
+        self.interfaces: List[HostInterface] = []
+        self.interface_fields: Dict[str, str] = {}
+        self.entries: List[RawEntry] = []
+        self.entry_fields: Dict[str, Optional[str]] = {}
+        self.repeated: List[str] = []
+        self.field: Optional[_Field] = None
+
+    # which part of the document the parser is in, from the stack of open elements
+    def _in_interfaces(self) -> bool:
+        return self.path[1:2] == ["interfaces"] and self.section_count["interfaces"] == 1
+
+    def _in_carp(self) -> bool:
+        return self.path[1:3] == list(CARP_PATH) and self.section_count["carp"] == 1
+
+    def start(self, tag, attrib) -> None:
+        depth = len(self.path)
+        if depth == 0 and tag not in ROOT_TAGS:
+            raise _wrong_root(self.source, tag)
+        self.path.append(tag)
+        if depth == 1 and tag in ("interfaces", "installedpackages"):
+            self._count_section(tag, tag)
+        elif depth == 2 and self.path[1] == "installedpackages" and tag == "carp":
+            self._count_section("carp", "/".join(CARP_PATH))
+        elif depth == 2 and self._in_interfaces():
+            if len(self.interfaces) >= MAX_INTERFACES:
+                raise ConfigError(f"{self.source}: more than {MAX_INTERFACES} interfaces in <interfaces>; refusing it")
+            self.interface_fields = {}
+        elif depth == 3 and self._in_interfaces() and tag in _INTERFACE_FIELDS:
+            self.field = _Field(tag) if tag not in self.interface_fields else None
+        elif depth == 3 and self._in_carp() and tag == "config":
+            if len(self.entries) >= MAX_ENTRIES:
+                raise ConfigError(f"{self.source}: more than {MAX_ENTRIES} entries in installedpackages/carp; "
+                                  "refusing it")
+            self.entry_fields, self.repeated = {}, []
+        elif depth == 4 and self._in_carp() and self.path[3] == "config":
+            self._start_entry_field(tag)
+        elif depth > 4 and self.field is not None and self._in_carp():
+            self.field.nested = True
+
+    def _count_section(self, key: str, name: str) -> None:
+        self.section_count[key] += 1
+        if self.section_count[key] > 1:
+            raise ConfigError(f"{self.source}: <{name}> appears twice; pfSense writes it once, "
+                              "so which one counts is ambiguous (merge them)")
+
+    def _start_entry_field(self, tag: str) -> None:
+        if tag in self.entry_fields:
+            if tag not in self.repeated:
+                self.repeated.append(tag)
+            self.field = None
+            return
+        if len(self.entry_fields) >= MAX_FIELDS:
+            raise ConfigError(f"{self.source}: installedpackages/carp/config[{len(self.entries)}] has more than "
+                              f"{MAX_FIELDS} fields; refusing it")
+        self.field = _Field(tag)
+
+    def data(self, text) -> None:
+        if self.field is not None and len(self.path) == (4 if self._in_interfaces() else 5):
+            self.field.chunks.append(text)
+
+    def end(self, tag) -> None:
+        depth = len(self.path)
+        if depth == 4 and self.field is not None and self._in_interfaces():
+            self.interface_fields[self.field.tag] = "".join(self.field.chunks).strip()
+            self.field = None
+        elif depth == 3 and self._in_interfaces():
+            device = self.interface_fields.get("if", "")
+            if device:
+                self.interfaces.append(HostInterface(
+                    name=tag, device=device, description=self.interface_fields.get("descr", ""),
+                    addresses=_host_addresses(self.interface_fields)))
+        elif depth == 5 and self.field is not None and self._in_carp():
+            self.entry_fields[self.field.tag] = _field_value(self.field)
+            self.field = None
+        elif depth == 4 and self._in_carp() and tag == "config":
+            self.entries.append(RawEntry(index=len(self.entries), fields=self.entry_fields,
+                                         repeated=tuple(self.repeated)))
+        self.path.pop()
+
+    def close(self) -> RawConfig:
+        return RawConfig(source=self.source, entries=tuple(self.entries), interfaces=tuple(self.interfaces))
+
+
+_INTERFACE_FIELDS = frozenset({"if", "descr", "ipaddr", "subnet", "ipaddrv6", "subnetv6"})
+
+
+def _field_value(field: _Field) -> Optional[str]:
+    if field.nested:
+        return None
+    text = "".join(field.chunks)
+    return text if field.tag == "password" else text.strip()
+
+
+def _replay(element, target: _Collector) -> None:
+    """Feed an already parsed tree to the collector (depth is at most MAX_DEPTH: libxml2 refused deeper)."""
+    if not isinstance(element.tag, str):
+        return
+    target.start(element.tag, element.attrib)
+    if element.text:
+        target.data(element.text)
+    for child in element:
+        _replay(child, target)
+        if child.tail:
+            target.data(child.tail)
+    target.end(element.tag)
+
+
+def _collect_tree(root) -> RawConfig:
+    collector = _Collector("config.xml")
+    _replay(root, collector)
+    return collector.close()
+
+
 def read_interfaces(root) -> Tuple[HostInterface, ...]:
-    section = root.find("interfaces")
-    if section is None:
-        return ()
-    interfaces = []
-    for element in section:
-        if not isinstance(element.tag, str):
-            continue
-        device = element.findtext("if")
-        if not device or not device.strip():
-            continue
-        interfaces.append(HostInterface(
-            name=element.tag,
-            device=device.strip(),
-            description=(element.findtext("descr") or "").strip(),
-            addresses=_host_addresses(element),
-        ))
-    return tuple(interfaces)
+    return _collect_tree(root).interfaces
 
 
 def read_entries(root) -> Tuple[RawEntry, ...]:
-    carp = root.find("/".join(CARP_PATH))
-    if carp is None:
-        return ()
-    entries = []
-    for index, element in enumerate(carp.findall("config")):
-        fields: Dict[str, Optional[str]] = {}
-        for child in element:
-            if not isinstance(child.tag, str):
-                continue
-            if len(child):
-                fields[child.tag] = None
-            elif child.tag == "password":
-                fields[child.tag] = child.text or ""
-            else:
-                fields[child.tag] = _text(child)
-        entries.append(RawEntry(index=index, fields=fields))
-    return tuple(entries)
+    return _collect_tree(root).entries
 
 
 def parse_config_bytes(data: bytes, source: str = "config.xml") -> RawConfig:
-    root = parse_document(data, source)
-    return RawConfig(source=source, entries=read_entries(root), interfaces=read_interfaces(root))
+    if not data.strip():
+        raise ConfigError(f"{source}: the file is empty")
+    refuse_dtd_and_entities(data, source)
+    parser = hardened_parser(target=_Collector(source))
+    try:
+        return etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as exc:
+        raise _xml_error(source, exc) from None
 
 
 def read_config_xml(path: str, max_bytes: int = MAX_CONFIG_BYTES) -> RawConfig:
@@ -198,6 +326,9 @@ def read_config_xml(path: str, max_bytes: int = MAX_CONFIG_BYTES) -> RawConfig:
                               "a config.xml may be; refusing to parse it")
         with open(path, "rb") as handle:
             data = handle.read(max_bytes + 1)
+        if len(data) > max_bytes:  # a pipe or device reports size 0: count what it delivers instead
+            raise ConfigError(f"{path}: more than the {max_bytes // 1048576} MiB a config.xml may be; "
+                              "refusing to parse it")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file (give the pfSense config with --config FILE)") from None
     except IsADirectoryError:

@@ -14,15 +14,14 @@ import sys
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
+from . import __version__
 from .backends.base import Backend
 from .configxml import CARP_PATH, hardened_parser, refuse_dtd_and_entities
 from .errors import EnvironmentProblem
-from .model import CarpConfig
 from .paths import CONFIG_LOCK, RC_SCRIPT, STATE_DIR, Paths
 from .plan import Plan
-from .sync import SyncResult, observe, sync
+from .sync import SyncResult, execute, observe, sync, teardown_plan
 from .system import System
-from .apply import apply_plan
 
 MANIFEST_MODE = 0o600
 FILE_MODE = 0o644
@@ -34,6 +33,7 @@ PACKAGE_FILES: Tuple[Tuple[str, str], ...] = (
     ("carp_status.php", "/usr/local/www/carp_status.php"),
     ("carp_rules.php", "/usr/local/pkg/pf/carp_rules.php"),
 )
+EXECUTABLE = frozenset({"/usr/local/pkg/pf/carp_rules.php"})  # pfSense runs the pf includes
 SYSCTLS_BY_BACKEND = {
     "freebsd": ("net.inet.carp.preempt",),
     "freebsd-legacy": ("net.inet.carp.preempt", "net.inet.carp.arpbalance"),
@@ -117,11 +117,11 @@ class Installer:
         self.save(manifest)  # first, so that a half-finished install can still be removed
         for name, target in PACKAGE_FILES:
             with open(os.path.join(source_dir, name), encoding="utf-8") as handle:
-                content = handle.read()
+                content = handle.read().replace("%%PKGVERSION%%", __version__)
             self.note_missing_parents(manifest, target)
             manifest.add_file(target, hashlib.sha256(content.encode()).hexdigest())
             self.save(manifest)
-            self.system.write_atomic(self.paths.under_root(target), content, FILE_MODE)
+            self.system.write_atomic(self.paths.under_root(target), content, 0o755 if target in EXECUTABLE else FILE_MODE)
         self.note_missing_parents(manifest, RC_SCRIPT)
         manifest.add_file(RC_SCRIPT)
         self.save(manifest)
@@ -135,14 +135,8 @@ class Installer:
             if result.returncode != 0:
                 notes.append("the rc script's stop reported: " + (result.stderr.strip() or f"exit {result.returncode}"))
         running, _ = observe(self.backend, self.system, self.paths)
-        plan = self.backend.plan(CarpConfig(), running)
-        leftovers = Plan(plan.backend, tuple(s for s in plan.steps if s.argv[0] != "sysctl"),
-                         files=plan.files, removed_files=plan.removed_files)
-        for planned in leftovers.files:
-            self.system.write_atomic(planned.path, planned.content, planned.mode)
-        apply_plan(leftovers, self.system.runner)
-        for path in leftovers.removed_files:
-            self.system.remove_file(path)
+        leftovers = teardown_plan(self.backend, running)
+        execute(leftovers, self.system)
         return notes, leftovers
 
     def restore_sysctls(self, manifest: Manifest) -> List[str]:
@@ -197,7 +191,7 @@ class Installer:
             manifest.add_file(CONFIG_LOCK)
         if self.system.dry_run:
             running, _ = observe(self.backend, self.system, self.paths)
-            plan = self.backend.plan(CarpConfig(), running)
+            plan = teardown_plan(self.backend, running)
             return {"dry_run": True, "would_remove": [f for f in manifest.files if f != CONFIG_LOCK], "plan": plan}
         with self.system.config_lock(lock_timeout), self.system.config_mount_rw():
             notes, leftovers = self.stop_everything()

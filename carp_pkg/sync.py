@@ -79,9 +79,14 @@ class SyncResult:
                 "applied": len(self.applied)}
 
 
-def write_planned_files(plan: Plan, system: System) -> None:
+def execute(plan: Plan, system: System) -> Tuple[Step, ...]:
+    """The plan's files first (ucarp scripts, password files), then its steps, then its removals."""
     for planned in plan.files:
         system.write_atomic(planned.path, planned.content, planned.mode)
+    applied = apply_plan(plan, system.runner)
+    for path in plan.removed_files:
+        system.remove_file(path)
+    return applied
 
 
 def sync(system: System, paths: Paths, backend: Backend, lock_timeout: float = 30.0,
@@ -100,13 +105,26 @@ def sync(system: System, paths: Paths, backend: Backend, lock_timeout: float = 3
         if system.dry_run:
             return SyncResult(backend.name, plan, (), paths.rc_script, script_changed, True, in_maintenance)
         with system.config_mount_rw():
-            write_planned_files(plan, system)
-            applied = apply_plan(plan, system.runner)
-            for path in plan.removed_files:
-                system.remove_file(path)
+            applied = execute(plan, system)
             if script_changed:
                 system.write_atomic(paths.rc_script, script, SCRIPT_MODE)
             salt = record.get("salt") or new_salt()
             system.write_atomic(paths.applied_state, json.dumps(applied_record(config, salt), indent=1) + "\n",
                                 RECORD_MODE)
     return SyncResult(backend.name, plan, applied, paths.rc_script, script_changed, False, in_maintenance)
+
+
+def teardown_plan(backend: Backend, running: RunningState) -> Plan:
+    """Everything CARP that is running, removed; sysctls are left to their owner (deinstall restores them)."""
+    plan = backend.plan(CarpConfig(), running)
+    return replace(plan, steps=tuple(s for s in plan.steps if s.argv[0] != "sysctl"), warnings=())
+
+
+def teardown(system: System, paths: Paths, backend: Backend, lock_timeout: float = 30.0) -> Plan:
+    with system.config_lock(lock_timeout):
+        running, _ = observe(backend, system, paths)
+        plan = teardown_plan(backend, running)
+        if not system.dry_run:
+            with system.config_mount_rw():
+                execute(plan, system)
+    return plan

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from typing import Dict, List, Optional, Tuple
 
-from .configxml import HostInterface, RawConfig, RawEntry
+from .configxml import HostInterface, RawConfig, RawEntry, shorten
 from .errors import ConfigError
 from .model import CarpConfig, PfsyncSettings, Problem, VirtualIP
 
@@ -17,15 +18,40 @@ DEVICE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,14}$")
 FIELD_ALIASES = {"premption": "preempt", "preemption": "preempt"}
 RANGES = {"vhid": (1, 255), "advskew": (0, 254), "advbase": (1, 255)}
 DEFAULTS = {"vhid": 1, "advskew": 0, "advbase": 1}
+KNOWN_FIELDS = ("interface", "ipaddress", "netmask", "password", "vhid", "advbase", "advskew",
+                "pfsync", "synciface", "balancing", "preempt")
+SHOWN_INTERFACES = 12
+
+
+def _shown(value: str) -> str:
+    return shorten(repr(value))
 
 
 class _Entry:
     """Collects the problems of one entry while reading its fields."""
 
     def __init__(self, entry: RawEntry, problems: List[Problem]):
-        self.fields = {FIELD_ALIASES.get(k, k): v for k, v in entry.fields.items()}
         self.where = f"config[{entry.index}]"
         self.problems = problems
+        self.fields: Dict[str, Optional[str]] = {}
+        spelled: Dict[str, str] = {}
+        for name in entry.repeated:
+            self.problem(shorten(name), "is given more than once; keep one (which one counts would be a guess)")
+        for name, value in entry.fields.items():
+            canonical = FIELD_ALIASES.get(name, name)
+            if canonical not in KNOWN_FIELDS:
+                self._unknown(name)
+            elif canonical in spelled:
+                self.problem(canonical, f"is given twice, as <{spelled[canonical]}> and <{name}>; keep one")
+            else:
+                spelled[canonical] = name
+                self.fields[canonical] = value
+
+    def _unknown(self, name: str) -> None:
+        guess = difflib.get_close_matches(name.lower(), KNOWN_FIELDS + tuple(FIELD_ALIASES), n=1, cutoff=0.75)
+        hint = f" (did you mean <{guess[0]}>?)" if guess else f" (known: {', '.join(KNOWN_FIELDS)})"
+        self.problem(shorten(name), "is not a field of a CARP entry; a misspelt field would silently fall back "
+                                    "to its default" + hint)
 
     def problem(self, name: str, message: str) -> None:
         self.problems.append(Problem(f"{self.where}.{name}", message))
@@ -42,7 +68,7 @@ class _Entry:
         if value is None:
             return DEFAULTS[name] if name not in self.fields else None
         if not re.fullmatch(r"[0-9]{1,6}", value):
-            self.problem(name, f"{value!r} is not a whole number" if value else f"is empty (give {low}-{high})")
+            self.problem(name, f"{_shown(value)} is not a whole number" if value else f"is empty (give {low}-{high})")
             return None
         number = int(value)
         if not low <= number <= high:
@@ -58,7 +84,7 @@ class _Entry:
         if word in TRUE_WORDS:
             return True
         if word not in FALSE_WORDS:
-            self.problem(name, f"{value!r} is not a checkbox value (use on, or leave it out)")
+            self.problem(name, f"{_shown(value)} is not a checkbox value (use on, or leave it out)")
         return False
 
 
@@ -72,13 +98,13 @@ def _address(entry: _Entry):
         address = ipaddress.ip_address(value)
     except ValueError:
         hint = " (leading zeros are ambiguous: write 192.168.1.1, not 192.168.001.001)" if re.search(r"(^|\.)0\d", value) else ""
-        entry.problem("ipaddress", f"{value!r} is not an IPv4 or IPv6 address{hint}")
+        entry.problem("ipaddress", f"{_shown(value)} is not an IPv4 or IPv6 address{hint}")
         return None
     if getattr(address, "scope_id", None):
-        entry.problem("ipaddress", f"{value!r} has a zone id; give the address without %zone (the interface field picks the link)")
+        entry.problem("ipaddress", f"{_shown(value)} has a zone id; give the address without %zone (the interface field picks the link)")
         return None
     if address.version == 6 and address.ipv4_mapped:
-        entry.problem("ipaddress", f"{value!r} is an IPv4-mapped IPv6 address; write {address.ipv4_mapped} instead")
+        entry.problem("ipaddress", f"{_shown(value)} is an IPv4-mapped IPv6 address; write {address.ipv4_mapped} instead")
         return None
     if address.is_multicast or address.is_loopback or address.is_unspecified:
         entry.problem("ipaddress", f"{value} cannot be a virtual IP (multicast, loopback or unspecified)")
@@ -94,7 +120,7 @@ def _interface_with_prefix(entry: _Entry, address):
             return None
         raw = "24" if address.version == 4 else "64"
     if not re.fullmatch(r"[0-9]{1,3}", raw):
-        entry.problem("netmask", f"{raw!r} is not a prefix length (give 1-{limit})" if raw else f"is empty (give 1-{limit})")
+        entry.problem("netmask", f"{_shown(raw)} is not a prefix length (give 1-{limit})" if raw else f"is empty (give 1-{limit})")
         return None
     prefix = int(raw)
     if not 1 <= prefix <= limit:
@@ -131,7 +157,10 @@ def _password(entry: _Entry) -> Optional[str]:
 
 
 def _known_names(raw: RawConfig) -> str:
-    return ", ".join(f"{i.name} ({i.device})" for i in raw.interfaces) or "none defined in <interfaces>"
+    names = [f"{i.name} ({i.device})" for i in raw.interfaces[:SHOWN_INTERFACES]]
+    if len(raw.interfaces) > SHOWN_INTERFACES:
+        names.append(f"and {len(raw.interfaces) - SHOWN_INTERFACES} more")
+    return ", ".join(names) or "none defined in <interfaces>"
 
 
 def _resolve_device(raw: RawConfig, name: str) -> Tuple[Optional[HostInterface], Optional[str]]:
@@ -149,7 +178,7 @@ def _interface(entry: _Entry, raw: RawConfig, address) -> Tuple[str, str]:
     if name:
         host_if, device = _resolve_device(raw, name)
         if device is None:
-            entry.problem("interface", f"{name!r} is not an interface of this host (known: {_known_names(raw)})")
+            entry.problem("interface", f"{_shown(name)} is not an interface of this host (known: {_known_names(raw)})")
             return "", ""
         return device, host_if.name if host_if else ""
     if address is None:
@@ -179,7 +208,7 @@ def _pfsync(entries: List[Tuple[_Entry, bool]], raw: RawConfig) -> Optional[Pfsy
             continue
         host_if, device = _resolve_device(raw, name)
         if device is None:
-            entry.problem("synciface", f"{name!r} is not an interface of this host (known: {_known_names(raw)})")
+            entry.problem("synciface", f"{_shown(name)} is not an interface of this host (known: {_known_names(raw)})")
             continue
         settings = PfsyncSettings(syncdev=device, friendly_interface=host_if.name if host_if else "")
         if chosen is None:

@@ -166,11 +166,16 @@ def test_refusals_read_like_the_real_tool(fake, argv, message):
     ("em0", "mtu", "9000"),
     ("em0", "inet", "192.0.2.5/24", "192.0.2.6"),
     ("pfsync0", "maxupd", "lots"),
-    ("-x",),
 ])
 def test_forms_the_real_tool_would_misread_are_refused_and_say_so(fake, argv):
     err = fails(fake, "ifconfig", *argv)
-    assert err.startswith("ifconfig: ") or err.startswith("usage: ifconfig")
+    assert err.startswith("ifconfig: ") and err.endswith(" [FreeBSD stand-in]\n")
+    assert fake.ifconfig_output() == FakeFreeBSD(
+        {"em0": ["198.51.100.2/24"], "em1": ["10.0.0.2/24"], "em2": ["172.16.0.1/30"]}).ifconfig_output()
+
+
+def test_unknown_option_prints_usage(fake):
+    assert fails(fake, "ifconfig", "-x").startswith("usage: ifconfig")
 
 
 def test_rejected_siocsvh_still_leaves_the_new_vhid_behind(fake):
@@ -420,7 +425,8 @@ def test_bin_wrapper_passes_on_the_exit_status_and_message(fake, tmp_path):
     done = subprocess.run([os.path.join(BIN, "sysctl"), "net.inet.arpbalance=1"], env=wrapper_env(path),
                           capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout, done.stderr) == (1, "", "sysctl: unknown oid 'net.inet.arpbalance'\n")
-    assert json.load(open(path))["failures"][0][0] == ["sysctl", "net.inet.arpbalance=1"]
+    with open(path, encoding="utf-8") as handle:
+        assert json.load(handle)["failures"][0][0] == ["sysctl", "net.inet.arpbalance=1"]
 
 
 def test_bin_wrapper_without_state_file_refuses(tmp_path):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from ..fingerprint import password_digest
 from ..model import CarpConfig, VhidGroup
@@ -36,16 +36,26 @@ def add_address_step(group: VhidGroup, address) -> Step:
                 undo=cmd.remove_address(group.interface, address))
 
 
-def changed_vhid_steps(group: VhidGroup, running: RunningVhid, salt: Optional[str]) -> List[Step]:
+def removal_step(group: VhidGroup, address) -> Step:
+    return Step(cmd.remove_address(group.interface, address), f"VIP {address} is no longer in {cmd.group_label(group)}",
+                undo=add_address_step(group, address).argv)
+
+
+def split_stale(group: VhidGroup, running: RunningVhid, wanted_ips) -> Tuple[list, list]:
+    """Stale addresses to remove before any addition (their IP is wanted again somewhere, perhaps with
+    another prefix or vhid) and those better removed after the additions (the vhid never goes empty)."""
+    stale = [a for a in running.addresses if a not in group.addresses]
+    early = [a for a in stale if a.ip in wanted_ips]
+    late = [a for a in stale if a.ip not in wanted_ips]
+    return early, late
+
+
+def changed_vhid_steps(group: VhidGroup, running: RunningVhid, salt: Optional[str], emptied: bool) -> List[Step]:
+    """The vhid line (when a setting changed, or the early removals emptied it) and the additions."""
     label = cmd.group_label(group)
     steps: List[Step] = []
-    stale = [a for a in running.addresses if a not in group.addresses]
     missing = [a for a in group.addresses if a not in running.addresses]
-    for address in stale:
-        steps.append(Step(cmd.remove_address(group.interface, address), f"VIP {address} is no longer in {label}",
-                          undo=add_address_step(group, address).argv))
     new_password = password_changed(group, running, salt)
-    emptied = bool(stale) and len(stale) == len(running.addresses)
     if new_password or emptied or (running.advskew, running.advbase) != (group.advskew, group.advbase):
         argv, secret = cmd.carp_params(group.interface, group.vhid, group.advskew, group.advbase,
                                        group.password if new_password or emptied else None)
@@ -57,10 +67,10 @@ def changed_vhid_steps(group: VhidGroup, running: RunningVhid, salt: Optional[st
         if new_password:
             changes.append("password set")
         undo = None
-        if not new_password:
+        if not new_password and not emptied:
             undo, _ = cmd.carp_params(group.interface, group.vhid, running.advskew, running.advbase, None)
-        steps.append(Step(argv, f"update {label}: " + (", ".join(changes) or "re-create after its last VIP left"),
-                          secret, undo=undo))
+        reason = ", ".join(changes) or "re-create it: removing its last VIP destroyed it"
+        steps.append(Step(argv, f"update {label}: {reason}", secret, undo=undo))
     steps += [add_address_step(group, address) for address in missing]
     return steps
 
@@ -78,17 +88,28 @@ class FreeBSD(Backend):
     def plan(self, config: CarpConfig, running: RunningState) -> Plan:
         groups = config.groups()
         wanted = {(g.interface, g.vhid) for g in groups}
-        steps: List[Step] = []
+        wanted_ips = {a.ip for g in groups for a in g.addresses}
+        removals: List[Step] = []
+        changes: List[Step] = []
+        late_removals: List[Step] = []
         warnings: List[str] = []
         for vhid in running.vhids:
             if (vhid.interface, vhid.vhid) not in wanted:
-                steps += removed_vhid_steps(vhid)
+                removals += removed_vhid_steps(vhid)
                 if not vhid.addresses:
                     warnings.append(f"vhid {vhid.vhid} on {vhid.interface} has no address and is not configured; "
                                     "FreeBSD has no command to delete a bare vhid, it stays inert until reboot")
         for group in groups:
             current = running.vhid(group.interface, group.vhid)
-            steps += new_vhid_steps(group) if current is None else changed_vhid_steps(group, current, running.password_salt)
+            if current is None:
+                changes += new_vhid_steps(group)
+                continue
+            early, late = split_stale(group, current, wanted_ips)
+            removals += [removal_step(group, a) for a in early]
+            late_removals += [removal_step(group, a) for a in late]
+            emptied = bool(current.addresses) and len(early) == len(current.addresses)
+            changes += changed_vhid_steps(group, current, running.password_salt, emptied)
+        steps = removals + changes + late_removals
         steps += self.pfsync_steps(config, running)
         steps += cmd.preempt_steps(config, running)
         if config.balancing:

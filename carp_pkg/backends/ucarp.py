@@ -8,9 +8,11 @@ Layout under the state dir (`<root>/var/db/carp-pkg/ucarp/`), one set per instan
     IF-vhidV.json   0600  the ucarp argv carp-pkg started (how read_running recognises its processes)
     IF-vhidV.pid          written when the process is started
     IF-vhidV.state        "MASTER|BACKUP <unix time>", written by the two scripts
+    IF-vhidV.log          ucarp's warnings and errors (its stderr), emptied at each start
 
 Why not `ucarp -B`: it forks twice and has no pid-file option, so the pid would be lost. The start
-step backgrounds ucarp itself under `setsid` and records `$!`; the stop step sends SIGTERM and waits
+step backgrounds ucarp itself under `setsid` and records `$!` (and, not daemonized, ucarp writes its
+warnings to stderr: the log shows "Bad digest" when a peer's password or VIP differs); the stop step sends SIGTERM and waits
 until the process is gone, so that the -z down script has removed the VIP when the step returns.
 `-n` (neutral) is left out on purpose: the down script that ucarp runs at start-up records BACKUP
 at once and removes a VIP that a killed predecessor may have left behind.
@@ -31,10 +33,10 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
-import os
 import posixpath
-from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+import time
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..errors import EnvironmentProblem
 from ..model import CarpConfig, Problem, VhidGroup
@@ -50,6 +52,7 @@ SECRET_MODE = 0o600
 SCRIPT_MODE = 0o700
 CAPTURE_TIMEOUT_S = 1.0  # ucarp.h CAPTURE_TIMEOUT: pcap hands adverts over up to 1 s late
 STOP_WAIT_S = 5
+LOG_TAIL_LINES = 40
 STATES = ("MASTER", "BACKUP")
 INIT = "INIT"  # running, no state recorded yet
 STOPPED = "STOPPED"  # carp-pkg started it, the process is gone
@@ -57,7 +60,7 @@ STOPPED = "STOPPED"  # carp-pkg started it, the process is gone
 # $0 names the step in `ps` and in error messages; the arguments follow it.
 START_LABEL = "carp-pkg-ucarp-start"
 STOP_LABEL = "carp-pkg-ucarp-stop"
-START_SNIPPET = 'pidfile=$1; shift; setsid "$@" </dev/null >/dev/null 2>&1 & echo $! > "$pidfile"'
+START_SNIPPET = 'pidfile=$1; log=$2; shift 2; setsid "$@" </dev/null >/dev/null 2>"$log" & echo $! > "$pidfile"'
 # Stop the process the pid file names, if its command line still holds our password-file path
 # (a stale pid file after a reboot must not kill a stranger); wait until it is gone or a zombie.
 STOP_SNIPPET = (
@@ -118,9 +121,10 @@ class InstanceFiles:
     record = property(lambda self: self._path("json"))
     pid = property(lambda self: self._path("pid"))
     state = property(lambda self: self._path("state"))
+    log = property(lambda self: self._path("log"))
 
     def all(self) -> Tuple[str, ...]:
-        return (self.password, self.up, self.down, self.record, self.pid, self.state)
+        return (self.password, self.up, self.down, self.record, self.pid, self.state, self.log)
 
 
 def instance_dir(state_dir: str) -> str:
@@ -173,9 +177,12 @@ def scripts_digest(up: Optional[str], down: Optional[str]) -> Optional[str]:
     return hashlib.sha256(f"{up}\0{down}".encode("utf-8")).hexdigest()
 
 
+def start_argv(argv: Sequence[str], files: InstanceFiles) -> Tuple[str, ...]:
+    return ("/bin/sh", "-c", START_SNIPPET, START_LABEL, files.pid, files.log, *argv)
+
+
 def start_step(argv: Sequence[str], files: InstanceFiles, why: str) -> Step:
-    return Step(("/bin/sh", "-c", START_SNIPPET, START_LABEL, files.pid, *argv), why,
-                undo=stop_argv(files))
+    return Step(start_argv(argv, files), why, undo=stop_argv(files))
 
 
 def stop_argv(files: InstanceFiles) -> Tuple[str, ...]:
@@ -196,6 +203,8 @@ class UcarpVhid(RunningVhid):
     scripts: Optional[str] = None  # digest of the up/down scripts on disk
     held: Tuple[IPInterface, ...] = ()  # addresses of this vhid currently on the interface
     since: Optional[float] = None  # unix time of the last MASTER/BACKUP change
+    peer_mismatch: bool = False  # a peer's adverts failed the HMAC just now: its password or VIP differs
+    last_error: Optional[str] = None  # ucarp's last [ERROR] line (why a STOPPED instance died)
 
 
 @dataclass(frozen=True)
@@ -216,6 +225,27 @@ class ObservedInstance:
     state: Optional[str] = None
     up: Optional[str] = None
     down: Optional[str] = None
+    log_tail: Optional[str] = None
+
+
+def parse_log(text: Optional[str], now: float, window_s: float) -> Tuple[bool, Optional[str]]:
+    """(a "Bad digest" warning within window_s of now, the last [ERROR] line) from ucarp's stderr.
+
+    Lines look like `2026-11-25T12:08:11.123456: [WARNING] Bad digest - md2=[...] - Check vhid, ...`
+    (local time, as ucarp prints it when not daemonized).
+    """
+    mismatch, error = False, None
+    for line in (text or "").splitlines():
+        stamp, _, message = line.partition(": ")
+        if "[ERROR]" in message:
+            error = message.replace("[ERROR]", "").strip()
+        if "Bad digest" in message:
+            try:
+                seen = time.mktime(time.strptime(stamp.split(".")[0], "%Y-%m-%dT%H:%M:%S"))
+            except ValueError:
+                continue
+            mismatch = mismatch or now - seen <= window_s
+    return mismatch, error
 
 
 def parse_record(text: Optional[str]) -> Tuple[str, ...]:
@@ -302,7 +332,8 @@ def parse_ip_addr_json(text: str) -> Tuple[Tuple[str, ...], Tuple[Tuple[str, IPI
     return tuple(names), tuple(addresses)
 
 
-def running_vhid(seen: ObservedInstance, addresses: Iterable[Tuple[str, IPInterface]]) -> Optional[UcarpVhid]:
+def running_vhid(seen: ObservedInstance, addresses: Iterable[Tuple[str, IPInterface]],
+                 now: float) -> Optional[UcarpVhid]:
     argv = parse_record(seen.record)
     if not argv:
         return None
@@ -311,19 +342,23 @@ def running_vhid(seen: ObservedInstance, addresses: Iterable[Tuple[str, IPInterf
     state, since = parse_state_file(seen.state)
     address = argv_address(argv)
     held = tuple(a for name, a in addresses if name == seen.interface and address is not None and a.ip == address.ip)
+    advbase = _int_option(argv, "-b")
+    mismatch, error = parse_log(seen.log_tail, now, failover_bound(advbase, 255) + CAPTURE_TIMEOUT_S)
     return UcarpVhid(
         interface=seen.interface, vhid=seen.vhid,
         state=(state or INIT) if alive else STOPPED,
-        advbase=_int_option(argv, "-b"), advskew=_int_option(argv, "-k"),
+        advbase=advbase, advskew=_int_option(argv, "-k"),
         addresses=(address,) if address is not None else (),
         pid=pid if alive else None,
         argv=argv, scripts=scripts_digest(seen.up, seen.down), held=held, since=since if alive else None,
+        peer_mismatch=mismatch and alive, last_error=error,
     )
 
 
-def assemble(observed: Sequence[ObservedInstance], ip_addr_json: str, state_dir: str) -> UcarpRunning:
+def assemble(observed: Sequence[ObservedInstance], ip_addr_json: str, state_dir: str, now: float) -> UcarpRunning:
+    """`now`: unix time, to tell a fresh "Bad digest" from one logged before the peer was fixed."""
     names, addresses = parse_ip_addr_json(ip_addr_json)
-    vhids = tuple(v for v in (running_vhid(seen, addresses) for seen in observed) if v is not None)
+    vhids = tuple(v for v in (running_vhid(seen, addresses, now) for seen in observed) if v is not None)
     vip_addresses = {(v.interface, a.ip) for v in vhids for a in v.addresses}
     host = tuple((name, a) for name, a in addresses if (name, a.ip) not in vip_addresses)
     return UcarpRunning(vhids=vhids, interfaces=names, host_addresses=host, state_dir=state_dir)
@@ -447,7 +482,7 @@ class Ucarp(Backend):
             if new_password:
                 reasons = ", ".join(r for r in (reasons, "password changed") if r)
             stop = Step(stop_argv(files), f"restart {name}: {reasons or 'command line changed'}",
-                        undo=(("/bin/sh", "-c", START_SNIPPET, START_LABEL, files.pid, *old_argv) if old_argv else None))
+                        undo=start_argv(old_argv, files) if old_argv else None)
             return [stop, start_step(argv, files, f"start ucarp for {name} with the new settings")], list(wanted_files)
         wanted_scripts = scripts_digest(up_script(files), down_script(files))
         if getattr(current, "scripts", None) != wanted_scripts:
@@ -500,7 +535,7 @@ class Ucarp(Backend):
         observed = [self._observe(system, directory, interface, vhid)
                     for interface, vhid in sorted(filter(None, map(parse_instance_name, _list_dir(system, directory))))]
         ip_json = system.capture(("ip", "-j", "addr", "show"))
-        return assemble(observed, ip_json, state_dir)
+        return assemble(observed, ip_json, state_dir, time.time())
 
     @staticmethod
     def _observe(system, directory: str, interface: str, vhid: int) -> ObservedInstance:
@@ -515,6 +550,7 @@ class Ucarp(Backend):
             proc_status=system.read_text(proc + "/status") if proc else None,
             state=system.read_text(files.state),
             up=system.read_text(files.up), down=system.read_text(files.down),
+            log_tail=system.capture(("tail", "-n", str(LOG_TAIL_LINES), files.log), check=False) if proc else None,
         )
 
 

@@ -11,4 +11,9 @@ COMMANDS = (
     "demotion",
     "install",
     "deinstall",
+    "rules",
+    "stop",
+    "check",
+    "metrics",
+    "compare",
 )

@@ -613,7 +613,8 @@ class FakeFreeBSD:
         try:
             return str(ipaddress.IPv4Address(text))
         except ValueError:
-            raise _refuse(f"peer {text!r} is not an IPv4 address (the real ifconfig sends to 255.255.255.255)") from None
+            raise _refuse(f"peer {text!r} is not an IPv4 address "
+                          "(the real ifconfig would send to 255.255.255.255)") from None
 
     @staticmethod
     def _ipv6_peer(text: str) -> str:

@@ -1,0 +1,53 @@
+"""carp-pkg metrics: the CARP state in Prometheus text format, for node_exporter's textfile collector."""
+
+from __future__ import annotations
+
+from ..check import check
+from ..cli_helpers import add_backend_argument
+from ..errors import CarpError
+from ..metrics import TEXTFILE_MODE, render_failure_metrics, render_metrics
+from .check import add_capture_arguments, read_host
+
+NAME = "metrics"
+HELP = "print or write Prometheus metrics (node_exporter textfile collector)"
+DESCRIPTION = """\
+Print the CARP state in the Prometheus text exposition format, or write it atomically (mode 0644)
+to --output for node_exporter's textfile collector (--collector.textfile.directory; the file name
+must end in .prom). Gauges, labelled interface="em0",vhid="10":
+  carp_vhid_state{state="INIT|BACKUP|MASTER"}  1 for the current state, 0 for the others
+  carp_vhid_advskew, carp_vhid_advbase          what the running vhid advertises
+  carp_vhid_configured                          1 configured, 0 running but not in config.xml
+and host-wide: carp_demotion, carp_allow, carp_preempt (left out when unknown),
+carp_config_drift (the WARNING/CRITICAL lines of `carp-pkg check`, maintenance excluded),
+carp_check_status (0-3 as `check` exits), carp_pfsync_syncok, carp_maintenance,
+carp_collector_success. No password or digest is ever exported.
+
+When config.xml or the running state cannot be read, --output FILE is replaced by
+carp_collector_success 0 (a stale healthy file must not linger) and the error exits as usual.
+
+example: carp-pkg metrics --output /var/tmp/node_exporter/carp.prom   (cron, every minute)
+example: carp-pkg metrics --against ifconfig.txt --backend freebsd
+"""
+
+
+def add_arguments(parser) -> None:
+    add_backend_argument(parser)
+    parser.add_argument("--output", metavar="FILE", help="write here atomically (mode 0644) instead of stdout")
+    add_capture_arguments(parser)
+
+
+def run(args, ctx) -> int:
+    if args.output and not args.output.endswith(".prom"):
+        ctx.warn(f"{args.output}: node_exporter's textfile collector only reads files ending in .prom")
+    try:
+        config, running, maintenance = read_host(args, ctx)
+    except CarpError:
+        if args.output:
+            ctx.system.write_atomic(args.output, render_failure_metrics(), TEXTFILE_MODE)
+        raise
+    text = render_metrics(config, running, check(config, running, maintenance))
+    if args.output:
+        ctx.system.write_atomic(args.output, text, TEXTFILE_MODE)
+    else:
+        ctx.out.write(text)
+    return 0

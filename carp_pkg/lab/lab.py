@@ -1,0 +1,329 @@
+"""Build, drive, measure and always tear down the two-host ucarp lab."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import carp_pkg
+
+from ..backends.ucarp import Ucarp, UcarpRunning, failover_bound
+from ..errors import CommandError, EnvironmentProblem
+from ..paths import Paths
+from ..system import RealRunner, Result, Runner, System
+from .configs import default_example, example_vip, host_config_xml
+from .layout import CLIENT, DEFAULT_ADVSKEW, HOSTS, LINK, LabLayout, build_commands, new_layout
+
+SETTLE_MARGIN_S = 3.0
+POLL_S = 0.1
+
+
+class LabError(EnvironmentProblem):
+    """The lab could not be built or driven on this machine."""
+
+
+class NetnsRunner(Runner):
+    """Runs every command inside one network namespace."""
+
+    def __init__(self, namespace: str, inner: Optional[Runner] = None):
+        self.namespace = namespace
+        self.inner = inner or RealRunner()
+
+    def _execute(self, argv, *, mutating, input):
+        return self.inner._execute(("ip", "netns", "exec", self.namespace, *argv), mutating=mutating, input=input)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    event: str
+    old_master: Optional[str]
+    new_master: Optional[str]  # who the client saw answering afterwards (None: nobody took over in time)
+    client_s: Optional[float]  # event → first ARP answer from new_master at the client
+    host_s: Optional[float]  # event → new_master's MASTER record (its up script's timestamp)
+    bound_s: Optional[float]  # ucarp's worst case for this handover (failover_bound), when one applies
+    note: str = ""
+
+    def to_json(self) -> dict:
+        return {"event": self.event, "old_master": self.old_master, "new_master": self.new_master,
+                "client_s": self.client_s, "host_s": self.host_s, "bound_s": self.bound_s, "note": self.note}
+
+
+class Probe:
+    """The client's ARP probe, collected by a thread: [(monotonic time, host or mac)]."""
+
+    def __init__(self, process: subprocess.Popen, names: Dict[str, str]):
+        self.process = process
+        self.names = names
+        self.answers: List[Tuple[float, str]] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            words = line.split()
+            if len(words) == 2:
+                with self._lock:
+                    self.answers.append((float(words[0]), self.names.get(words[1], words[1])))
+
+    def since(self, start: float) -> List[Tuple[float, str]]:
+        with self._lock:
+            return [a for a in self.answers if a[0] >= start]
+
+    def first(self, who: str, start: float) -> Optional[float]:
+        return next((t for t, name in self.since(start) if name == who), None)
+
+    def answering(self, window: float = 0.3) -> List[str]:
+        now = time.monotonic()
+        return sorted({name for t, name in self.since(now - window)})
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+        self._thread.join(timeout=5)
+
+
+class Lab:
+    def __init__(self, layout: LabLayout, example: Optional[str] = None, runner: Optional[Runner] = None):
+        self.layout = layout
+        self.example = example or default_example()
+        self.runner = runner or RealRunner()
+        self.probes: List[Probe] = []
+
+    # --- life cycle ---------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, directory: str, example: Optional[str] = None) -> "Lab":
+        example = example or default_example()
+        if not os.path.exists(example):
+            raise LabError(f"the lab needs the bundled example config.xml: {example} is missing (pass --example FILE)")
+        return cls(new_layout(directory, example_vip(example), os.getpid()), example)
+
+    @classmethod
+    def load(cls, directory: str) -> "Lab":
+        try:
+            with open(os.path.join(directory, "lab.json"), encoding="utf-8") as handle:
+                record = json.load(handle)
+        except FileNotFoundError:
+            raise LabError(f"no lab is up in {directory} (start one with `carp-pkg lab up`)") from None
+        return cls(LabLayout.from_json(json.dumps(record["layout"])), record.get("example"))
+
+    def save(self) -> None:
+        os.makedirs(self.layout.directory, mode=0o700, exist_ok=True)
+        with open(self.layout.record_path, "w", encoding="utf-8") as handle:
+            json.dump({"layout": json.loads(self.layout.to_json()), "example": self.example}, handle, indent=1)
+
+    def build(self, preempt: bool = True) -> None:
+        """Namespaces, bridge, links and a config.xml per host; on any failure, everything is removed again."""
+        check_prerequisites()
+        self.save()
+        try:
+            for argv in build_commands(self.layout):
+                self.runner.run(argv)
+            for host in HOSTS:
+                self.write_config(host, DEFAULT_ADVSKEW[host], preempt=preempt)
+        except BaseException:
+            self.teardown()
+            raise
+
+    def teardown(self) -> List[str]:
+        """Stop every process in the lab's namespaces, delete the namespaces and the lab directory."""
+        problems: List[str] = []
+        for probe in self.probes:
+            probe.stop()
+        existing = set(list_namespaces(self.runner))
+        for namespace in self.layout.namespaces:
+            if namespace in existing:
+                stop_processes_in(namespace, self.runner)
+        for namespace in self.layout.namespaces:
+            if namespace in existing:
+                result = self.runner.run(("ip", "netns", "delete", namespace), check=False)
+                if result.returncode != 0:
+                    problems.append(f"ip netns delete {namespace}: {result.stderr.strip()}")
+        shutil.rmtree(self.layout.directory, ignore_errors=True)
+        return problems
+
+    # --- hosts ----------------------------------------------------------------------------------------
+    def write_config(self, host: str, advskew: int, preempt: bool = True, password: Optional[str] = None) -> str:
+        path = self.layout.config_path(host)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        data = host_config_xml(self.example, host, self.layout.address(host), advskew, preempt, password)
+        with open(path, "wb") as handle:
+            handle.write(data)
+        os.chmod(path, 0o600)
+        return path
+
+    def carp_argv(self, host: str, *args: str) -> Tuple[str, ...]:
+        """`carp-pkg --root HOSTDIR --config HOSTDIR/conf/config.xml ARGS`, run by this very Python and carp_pkg."""
+        return ("env", f"PYTHONPATH={_python_env()['PYTHONPATH']}", sys.executable, "-m", "carp_pkg",
+                "--root", self.layout.root(host), "--config", self.layout.config_path(host), *args)
+
+    def carp(self, host: str, *args: str, check: bool = True) -> Result:
+        """Run a carp-pkg command inside the host's namespace."""
+        return NetnsRunner(self.layout.namespace(host), self.runner).run(self.carp_argv(host, *args), check=check)
+
+    def sync(self, host: str) -> Result:
+        return self.carp(host, "sync", "--backend", "ucarp")
+
+    def running(self, host: str) -> UcarpRunning:
+        paths = Paths(root=self.layout.root(host))
+        return Ucarp().read_running(System(NetnsRunner(self.layout.namespace(host)), paths), paths)
+
+    def states(self) -> Dict[str, str]:
+        found = {}
+        for host in HOSTS:
+            vhids = self.running(host).vhids
+            found[host] = vhids[0].state if vhids else "-"
+        return found
+
+    def masters(self) -> List[str]:
+        return [host for host, state in self.states().items() if state == "MASTER"]
+
+    def ucarp_pid(self, host: str) -> Optional[int]:
+        vhids = self.running(host).vhids
+        return vhids[0].pid if vhids else None
+
+    def set_link(self, host: str, up: bool) -> None:
+        self.runner.run(("ip", "-n", self.layout.namespace(host), "link", "set", LINK, "up" if up else "down"))
+
+    def macs(self) -> Dict[str, str]:
+        names = {}
+        for host in HOSTS:
+            out = self.runner.run(("ip", "-n", self.layout.namespace(host), "-j", "link", "show", LINK),
+                                  mutating=False).stdout
+            names[json.loads(out)[0]["address"].lower()] = host
+        return names
+
+    def bound(self, host: str) -> float:
+        vhids = self.running(host).vhids
+        return failover_bound(vhids[0].advbase, vhids[0].advskew) if vhids else 0.0
+
+    # --- watching -------------------------------------------------------------------------------------
+    def start_probe(self, seconds: float) -> Probe:
+        vip = self.layout.vip.split("/")[0]
+        argv = ("ip", "netns", "exec", self.layout.namespace(CLIENT), sys.executable, "-m", "carp_pkg.lab.probe",
+                LINK, vip, f"{seconds:.1f}")
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                   env=_python_env())
+        probe = Probe(process, self.macs())
+        self.probes.append(probe)
+        return probe
+
+    def wait_for_single_master(self, timeout: float) -> str:
+        """Exactly one host MASTER, the other BACKUP, and only that host answering the client's ARP."""
+        probe = self.start_probe(timeout + 1)
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                states = self.states()
+                masters = [h for h, s in states.items() if s == "MASTER"]
+                if len(masters) == 1 and sorted(states.values()) == ["BACKUP", "MASTER"] \
+                        and probe.answering() == masters:
+                    return masters[0]
+                time.sleep(POLL_S)
+            raise LabError(f"no single MASTER after {timeout:.1f} s: states {self.states()}, "
+                           f"client sees {probe.answering() or 'nobody'} answering for {self.layout.vip}")
+        finally:
+            probe.stop()
+
+    def measure(self, event: str, act: Callable[[], None], old_master: Optional[str], expect: Optional[str],
+                timeout: float) -> Measurement:
+        """Do `act` and time until `expect` answers the client for the VIP (and holds MASTER)."""
+        probe = self.start_probe(timeout + 2)
+        time.sleep(0.3)  # the probe is answering before the clock starts
+        start, wall_start = time.monotonic(), time.time()
+        act()
+        client_s = host_s = None
+        deadline = start + timeout
+        while time.monotonic() < deadline and expect is not None:
+            seen = probe.first(expect, start)
+            if seen is not None:
+                client_s = seen - start
+                break
+            time.sleep(POLL_S / 2)
+        if expect is not None:
+            vhids = self.running(expect).vhids
+            if vhids and vhids[0].state == "MASTER" and vhids[0].since is not None and client_s is not None:
+                host_s = max(0.0, vhids[0].since - wall_start)
+        probe.stop()
+        bound = self.bound(expect) if expect is not None else None
+        return Measurement(event, old_master, expect if client_s is not None else None, client_s, host_s, bound)
+
+    def hold(self, seconds: float) -> Tuple[List[str], Dict[str, str]]:
+        """Watch for `seconds`: everyone who answered the client, and the states at the end (flap check)."""
+        probe = self.start_probe(seconds + 1)
+        start = time.monotonic()
+        time.sleep(seconds)
+        answered = sorted({name for _, name in probe.since(start)})
+        probe.stop()
+        return answered, self.states()
+
+
+# --- machine-level helpers ------------------------------------------------------------------------------
+
+def check_prerequisites() -> None:
+    if os.geteuid() != 0:
+        raise LabError("the lab needs root (it creates network namespaces and runs ucarp)")
+    missing = [tool for tool in ("ip", "ucarp", "setsid") if shutil.which(tool, path=_search_path()) is None]
+    if missing:
+        raise LabError(f"the lab needs {', '.join(missing)}: apt-get install ucarp iproute2")
+
+
+def _search_path() -> str:
+    return os.environ.get("PATH", "") + ":/sbin:/usr/sbin:/bin:/usr/bin"
+
+
+def list_namespaces(runner: Runner) -> List[str]:
+    result = runner.run(("ip", "netns", "list"), mutating=False, check=False)
+    return [line.split()[0] for line in result.stdout.splitlines() if line.strip()]
+
+
+def stop_processes_in(namespace: str, runner: Runner, grace_s: float = 3.0) -> None:
+    """SIGTERM every process in the namespace (ucarp runs its down script), SIGKILL what is left."""
+    def pids() -> List[int]:
+        out = runner.run(("ip", "netns", "pids", namespace), mutating=False, check=False).stdout
+        return [int(word) for word in out.split() if word.isdigit()]
+
+    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 1.0)):
+        remaining = pids()
+        for pid in remaining:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while remaining and time.monotonic() < deadline:
+            time.sleep(0.05)
+            remaining = pids()
+        if not remaining:
+            return
+
+
+def _python_env() -> Dict[str, str]:
+    """Child Pythons import this very carp_pkg, installed or not."""
+    env = dict(os.environ)
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(carp_pkg.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+    return env
+
+
+@contextlib.contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the lab like Ctrl-C does, so its finally-blocks clean up."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,106 @@
+"""What the lab demonstrates: failover (kill or link down), preempt on return, maintenance handover."""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import List, Optional, Sequence
+
+from ..backends.ucarp import CAPTURE_TIMEOUT_S, master_down_bound
+from .lab import Lab, LabError, Measurement
+from .layout import HOSTS
+
+HOWS = ("kill", "link", "maintenance")
+LINK_DOWN_RETRY_S = 10  # ucarp sleeps this long each time it finds its interface down
+SLACK_S = 2.0  # probe start-up and polling, on top of ucarp's own worst case
+FLAP_WATCH_S = 8.0  # longer than ucarp's SIGUSR2 pause (3 s) plus a master-down interval
+
+
+def other(host: str) -> str:
+    return HOSTS[1 - HOSTS.index(host)]
+
+
+def settle_timeout(lab: Lab) -> float:
+    return max(master_down_bound(1, 255), 4.0) + CAPTURE_TIMEOUT_S + SLACK_S
+
+
+def settle(lab: Lab) -> str:
+    return lab.wait_for_single_master(settle_timeout(lab))
+
+
+def preempting(lab: Lab, host: str) -> bool:
+    vhids = lab.running(host).vhids
+    return bool(vhids) and "-P" in vhids[0].argv
+
+
+def failover(lab: Lab, how: str) -> List[Measurement]:
+    """Fail the master `how`, time the backup's takeover, bring the master back and time what follows."""
+    if how not in HOWS:
+        raise LabError(f"unknown failover {how!r}; choose one of {', '.join(HOWS)}")
+    master = settle(lab)
+    backup = other(master)
+    takeover_timeout = 1.1 * lab.bound(backup) + SLACK_S
+    if how == "kill":
+        pid = lab.ucarp_pid(master)
+        if pid is None:
+            raise LabError(f"host {master} is MASTER but its ucarp pid is unknown")
+        fail = lambda: os.kill(pid, signal.SIGTERM)  # noqa: E731 - ucarp -z runs its down script and exits
+        restore, restore_label, restore_wait = (lambda: lab.sync(master)), f"carp-pkg sync on {master}", 0.0
+        event = f"kill ucarp on {master} (SIGTERM)"
+    elif how == "link":
+        fail = lambda: lab.set_link(master, False)  # noqa: E731
+        restore, restore_label, restore_wait = (lambda: lab.set_link(master, True)), f"link up on {master}", LINK_DOWN_RETRY_S
+        event = f"link down on {master}"
+    else:
+        fail = lambda: lab.carp(master, "maintenance", "on", "--backend", "ucarp")  # noqa: E731
+        restore = lambda: lab.carp(master, "maintenance", "off", "--backend", "ucarp")  # noqa: E731
+        restore_label, restore_wait = f"maintenance off on {master}", 0.0
+        event = f"maintenance on on {master}"
+    results = [lab.measure(event, fail, master, backup, takeover_timeout)]
+    if results[0].new_master is None:
+        return results
+    if how == "maintenance":
+        answered, states = lab.hold(FLAP_WATCH_S)
+        flapped = answered != [backup] or states.get(master) != "BACKUP"
+        results.append(Measurement(f"watch {FLAP_WATCH_S:.0f} s", backup, backup if not flapped else None, None, None,
+                                   None, note=("FLAPPED: client saw " + ", ".join(answered)) if flapped
+                                   else f"{master} stays BACKUP, no flap back"))
+    if preempting(lab, master) or (how == "kill" and preempting(lab, backup)):
+        timeout = restore_wait + 1.1 * lab.bound(master) + SLACK_S
+        results.append(lab.measure(restore_label + " (preempt on)", restore, backup, master, timeout))
+    else:
+        restore()
+        answered, states = lab.hold(max(4.0, restore_wait + 3.0))
+        kept = answered == [backup] and states.get(master) == "BACKUP"
+        results.append(Measurement(restore_label + " (preempt off)", backup, backup if kept else None, None, None, None,
+                                   note=f"{master} stays BACKUP" if kept else f"client saw {', '.join(answered)}"))
+    return results
+
+
+def format_table(measurements: Sequence[Measurement]) -> str:
+    header = ("EVENT", "FROM", "TO", "CLIENT", "HOST", "BOUND", "NOTE")
+    rows = [(m.event, m.old_master or "-", m.new_master or "NONE", _seconds(m.client_s), _seconds(m.host_s),
+             _seconds(m.bound_s), m.note) for m in measurements]
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in (header, *rows)]
+    lines.append("CLIENT: from the event to the first ARP answer for the VIP from the new master, seen by the client")
+    lines.append("HOST: to the new master's up script; BOUND: 3 x (advbase + advskew/256) + 1 s ucarp capture delay")
+    return "\n".join(lines) + "\n"
+
+
+def format_status(lab: Lab) -> str:
+    header = ("HOST", "NAMESPACE", "ADDRESS", "STATE", "ADVSKEW", "PID")
+    rows = []
+    for host in HOSTS:
+        vhids = lab.running(host).vhids
+        vhid = vhids[0] if vhids else None
+        rows.append((host, lab.layout.namespace(host), lab.layout.address(host), vhid.state if vhid else "-",
+                     str(vhid.advskew) if vhid else "-", str(vhid.pid) if vhid and vhid.pid else "-"))
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in (header, *rows)]
+    lines.append(f"VIP {lab.layout.vip}; client {lab.layout.address('client')} in {lab.layout.namespace('client')}")
+    return "\n".join(lines) + "\n"
+
+
+def _seconds(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.2f} s"
