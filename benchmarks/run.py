@@ -105,19 +105,26 @@ def original_resync(count: int) -> dict:
     return {"cmds": commands, "sleep_s": float(count)}
 
 
+# VmHWM, not ru_maxrss: after fork+exec Linux keeps the parent's high-water mark in ru_maxrss.
 PEAK_RSS_PROBE = """
 import resource, sys, time
 sys.path.insert(0, sys.argv[2])
 from carp_pkg.configxml import read_config_xml
 from carp_pkg.validate import build_config
-baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def peak_kb():
+    try:
+        with open("/proc/self/status") as status:
+            return int(next(l for l in status if l.startswith("VmHWM:")).split()[1])
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+baseline = peak_kb()
 if sys.argv[1] != "-":
     started = time.perf_counter()
     config = build_config(read_config_xml(sys.argv[1]))
     print(time.perf_counter() - started, len(config.vips), end=" ")
 else:
     print(0, 0, end=" ")
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, baseline)
+print(peak_kb(), baseline)
 """
 
 
