@@ -1,7 +1,8 @@
 """Config vs running, attribute by attribute (like ifupdown2's `ifquery --check`), graded the Nagios way.
 
 Severity rule: CRITICAL when a configured VIP is not being served by CARP on this host whatever the
-peer does (vhid or address missing, vhid not MASTER/BACKUP, net.inet.carp.allow=0); WARNING when CARP
+peer does (vhid or address missing, vhid not MASTER/BACKUP, net.inet.carp.allow=0, and what ucarp
+reveals: a MASTER without its VIP, a peer failing the HMAC right now); WARNING when CARP
 runs but differs from config.xml in a way that changes who becomes master, whether the peers agree,
 or what survives a failover (advskew, advbase, password, extra addresses, preempt, demotion, pfsync,
 vhids nobody configured). Maintenance mode is a WARNING of its own, never counted as drift.
@@ -191,8 +192,9 @@ def _vhid_findings(group: VhidGroup, current: Optional[RunningVhid], salt: Optio
                         "configured, not running (its VIPs are served by nobody on this host)")]
     findings: List[Finding] = []
     if current.state not in HEALTHY_STATES:
-        findings.append(_mismatch(Status.CRITICAL, group, "state", "MASTER or BACKUP", current.state,
-                                  "the vhid takes no part in CARP: interface down or carp disabled"))
+        why = getattr(current, "last_error", None) or "the vhid takes no part in CARP: interface down or carp disabled"
+        findings.append(_mismatch(Status.CRITICAL, group, "state", "MASTER or BACKUP", current.state, why))
+    findings += _ucarp_findings(group, current)
     findings += _address_findings(group, current)
     if current.advskew != group.advskew:
         why = "maintenance mode" if maintenance else "changes which host is preferred as master"
@@ -201,6 +203,20 @@ def _vhid_findings(group: VhidGroup, current: Optional[RunningVhid], salt: Optio
         findings.append(_mismatch(Status.WARNING, group, "advbase", group.advbase, current.advbase,
                                   "changes the advertisement interval and which host wins"))
     findings += _password_findings(group, current, salt)
+    return findings
+
+
+def _ucarp_findings(group: VhidGroup, current: RunningVhid) -> List[Finding]:
+    """What only ucarp reveals (its RunningVhid subclass): a MASTER without its VIP, a peer failing the HMAC."""
+    findings: List[Finding] = []
+    held = getattr(current, "held", None)
+    if held is not None and current.state == "MASTER" and not held:
+        findings.append(Finding(Status.CRITICAL, group.interface, group.vhid, "held", "the VIP", "nothing",
+                                "MASTER but the VIP is not on the interface (the up script failed?)"))
+    if getattr(current, "peer_mismatch", False):
+        findings.append(Finding(Status.CRITICAL, group.interface, group.vhid, "peer", "verified", "bad digest",
+                                "a peer's advertisements fail the HMAC just now (its password or VIP differs): "
+                                "both hosts may be MASTER"))
     return findings
 
 

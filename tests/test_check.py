@@ -1,5 +1,6 @@
 """check: config.xml vs the running host as a Nagios plugin (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)."""
 
+import ipaddress
 import json
 import re
 
@@ -7,9 +8,11 @@ import pytest
 
 from carp_pkg.check import Status, check, pair_vhids
 from carp_pkg.configxml import read_config_xml
-from carp_pkg.model import CarpConfig
+from carp_pkg.fingerprint import password_digest
+from carp_pkg.model import CarpConfig, VirtualIP
+from carp_pkg.running import RunningState
 from carp_pkg.status import parse_ifconfig
-from carp_pkg.system import Result
+from carp_pkg.system import RecordingRunner, Result
 from carp_pkg.validate import build_config
 
 from tests.helpers import fixture_path, host_runner, read_fixture, run_cli
@@ -258,3 +261,53 @@ def test_an_empty_config_on_a_host_without_carp_is_ok():
     report = check(CarpConfig(), parse_ifconfig(read_fixture("ifconfig", "freebsd-14-no-carp.txt")))
     assert report.status is Status.OK
     assert report.summary() == "CARP OK - no vhid configured | vhids=0;;; masters=0;;; drift=0;;;"
+
+
+def ucarp_config():
+    address = ipaddress.ip_interface("192.0.2.1/24")
+    return CarpConfig(vips=(VirtualIP(address=address, interface="eth0", vhid=7, advskew=0, password="pw"),)), address
+
+
+def test_ucarp_master_without_its_vip_or_with_a_peer_failing_the_hmac_is_critical():
+    from carp_pkg.backends.ucarp import UcarpVhid
+    config, address = ucarp_config()
+    salt = "s"
+    base = dict(interface="eth0", vhid=7, advbase=1, advskew=0, addresses=(address,),
+                secret_digest=password_digest(salt, "pw"))
+    healthy = RunningState(vhids=(UcarpVhid(state="MASTER", held=(address,), **base),), password_salt=salt)
+    assert check(config, healthy).status is Status.OK
+    lost_vip = RunningState(vhids=(UcarpVhid(state="MASTER", held=(), **base),), password_salt=salt)
+    assert [f.line for f in check(config, lost_vip).findings] == [
+        "eth0 vhid 7 held: MASTER but the VIP is not on the interface (the up script failed?)"]
+    split = RunningState(vhids=(UcarpVhid(state="BACKUP", peer_mismatch=True, **base),), password_salt=salt)
+    report = check(config, split)
+    assert report.status is Status.CRITICAL and report.findings[0].attribute == "peer"
+    stopped = RunningState(vhids=(UcarpVhid(state="STOPPED", last_error="[ERROR] Unable to bind", **base),),
+                           password_salt=salt)
+    assert check(config, stopped).findings[0].line == (
+        "eth0 vhid 7 state: expected MASTER or BACKUP, running STOPPED ([ERROR] Unable to bind)")
+
+
+def test_on_the_freebsd_stand_in_check_follows_sync_and_outside_changes(tmp_path):
+    from tests.fakes.freebsd import FakeFreeBSD
+    fake = FakeFreeBSD({"vtnet0": ["198.51.100.2/24", "2001:db8:100::2/64"], "vtnet1": ["10.0.0.2/24"],
+                        "vtnet2": ["172.16.0.1/30"]})
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.xml").write_text(read_fixture("config", "modern.xml"))
+
+    def carp_pkg(*argv):
+        runner = RecordingRunner(respond=lambda call: Result(*fake.run(call)))
+        return run_cli(["--root", str(tmp_path), *argv, "--backend", "freebsd"], runner=runner)
+
+    assert carp_pkg("check").code == 2  # nothing configured yet: both vhids missing
+    assert carp_pkg("sync").code == 0
+    assert carp_pkg("check").out.startswith("CARP OK - 2 vhids as configured (2 MASTER, 0 BACKUP)")
+    fake.run(("ifconfig", "vtnet1", "vhid", "20", "advskew", "5"))  # someone edits by hand
+    drifted = carp_pkg("check")
+    assert drifted.code == 1 and "vtnet1 vhid 20 advskew: expected 100, running 5" in drifted.out
+    assert carp_pkg("sync").code == 0
+    assert carp_pkg("check").code == 0
+    fake.run(("sysctl", "net.inet.carp.allow=0"))  # every vhid drops to INIT
+    disabled = carp_pkg("check")
+    assert disabled.code == 2 and "(carp disabled" in disabled.out
+    assert "vtnet0 vhid 10 state: expected MASTER or BACKUP, running INIT" in disabled.out

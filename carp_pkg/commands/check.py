@@ -22,7 +22,9 @@ Nagios/Icinga plugin: a status line with perfdata, then one line per difference,
 
 CRITICAL (exit 2): a configured VIP is not served by CARP here, whatever the peer does:
   a configured vhid is not running; a VIP address is missing from its vhid; a vhid is not
-  MASTER or BACKUP (INIT: interface down or carp off); net.inet.carp.allow=0 (carp disabled).
+  MASTER or BACKUP (INIT: interface down or carp off; ucarp: STOPPED, with its last error);
+  net.inet.carp.allow=0 (carp disabled); ucarp only: a MASTER without its VIP on the interface,
+  or a peer whose advertisements fail the HMAC right now (password or VIPs differ: split brain).
 WARNING (exit 1): CARP runs but differs from config.xml in a way that changes who becomes master,
   whether the peers agree, or what survives a failover: advskew, advbase, a prefix length, an
   extra address on a vhid, the password (changed since the last sync, or "cannot verify" when

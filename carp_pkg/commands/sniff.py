@@ -6,6 +6,7 @@ import argparse
 import datetime
 import json
 import os
+import signal
 import subprocess
 import sys
 from typing import BinaryIO, Iterable, Optional, Sequence, Tuple
@@ -201,6 +202,7 @@ def run(args: argparse.Namespace, ctx) -> int:
         with stream:
             return _show_capture(stream, args, ctx, groups, source=args.read)
     stream, process = open_capture(args.interface)
+    previous_handler = _interrupt_on_sigterm()
     try:
         reader = PcapReader(stream)
         try:
@@ -213,7 +215,25 @@ def run(args: argparse.Namespace, ctx) -> int:
             pass  # the usual way to end a live capture, as with tcpdump
     finally:
         _stop(process)
+        _restore_sigterm(previous_handler)
     return 0
+
+
+def _raise_interrupt(_signum, _frame):
+    raise KeyboardInterrupt
+
+
+def _interrupt_on_sigterm():
+    """Let `kill PID` end a live capture like Ctrl-C does, so tcpdump is stopped rather than orphaned."""
+    try:
+        return signal.signal(signal.SIGTERM, _raise_interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        return None
+
+
+def _restore_sigterm(previous) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _show_capture(stream: BinaryIO, args: argparse.Namespace, ctx, groups, source: str) -> int:

@@ -103,11 +103,12 @@ class Lab:
 
     # --- life cycle ---------------------------------------------------------------------------------
     @classmethod
-    def create(cls, directory: str, example: Optional[str] = None) -> "Lab":
+    def create(cls, directory: str, example: Optional[str] = None, prefix: Optional[str] = None) -> "Lab":
+        """prefix: start of the namespace names, unique per lab (default carplab<pid>)."""
         example = example or default_example()
         if not os.path.exists(example):
             raise LabError(f"the lab needs the bundled example config.xml: {example} is missing (pass --example FILE)")
-        return cls(new_layout(directory, example_vip(example), os.getpid()), example)
+        return cls(new_layout(directory, example_vip(example), prefix or f"carplab{os.getpid()}"), example)
 
     @classmethod
     def load(cls, directory: str) -> "Lab":

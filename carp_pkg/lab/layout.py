@@ -57,7 +57,7 @@ class LabLayout:
         return cls(**data)
 
 
-def new_layout(directory: str, vip: str, pid: int) -> LabLayout:
+def new_layout(directory: str, vip: str, prefix: str) -> LabLayout:
     """Hosts a and b take the first free addresses of the VIP's subnet, the client the last one."""
     interface = ipaddress.ip_interface(vip)
     free = [h for h in interface.network.hosts() if h != interface.ip]
@@ -65,7 +65,7 @@ def new_layout(directory: str, vip: str, pid: int) -> LabLayout:
         raise ValueError(f"{interface.network} has no room for two hosts and a client")
     prefix = interface.network.prefixlen
     addresses = (("a", f"{free[0]}/{prefix}"), ("b", f"{free[1]}/{prefix}"), (CLIENT, f"{free[-1]}/{prefix}"))
-    return LabLayout(prefix=f"carplab{pid}", directory=directory, network=str(interface.network),
+    return LabLayout(prefix=prefix, directory=directory, network=str(interface.network),
                      vip=str(interface), addresses=addresses)
 
 

@@ -11,7 +11,6 @@ from .lab import Lab, LabError, Measurement
 from .layout import HOSTS
 
 HOWS = ("kill", "link", "maintenance")
-LINK_DOWN_RETRY_S = 10  # ucarp sleeps this long each time it finds its interface down
 SLACK_S = 2.0  # probe start-up and polling, on top of ucarp's own worst case
 FLAP_WATCH_S = 8.0  # longer than ucarp's SIGUSR2 pause (3 s) plus a master-down interval
 
@@ -49,7 +48,9 @@ def failover(lab: Lab, how: str) -> List[Measurement]:
         event = f"kill ucarp on {master} (SIGTERM)"
     elif how == "link":
         fail = lambda: lab.set_link(master, False)  # noqa: E731
-        restore, restore_label, restore_wait = (lambda: lab.set_link(master, True)), f"link up on {master}", LINK_DOWN_RETRY_S
+        # ucarp 1.5.2 exits when its link goes down (poll() reports POLLERR): bring the link up, sync restarts it
+        restore = lambda: (lab.set_link(master, True), lab.sync(master))  # noqa: E731
+        restore_label, restore_wait = f"link up + carp-pkg sync on {master}", 0.0
         event = f"link down on {master}"
     else:
         fail = lambda: lab.carp(master, "maintenance", "on", "--backend", "ucarp")  # noqa: E731

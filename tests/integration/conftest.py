@@ -1,0 +1,86 @@
+"""Real two-host labs: network namespaces, a bridge, ucarp. Each test gets its own lab, always torn down.
+
+Needs root, `ip netns` and ucarp (`apt-get install ucarp tcpdump iproute2`, as .ci/run does). Where
+they are missing the tests are skipped with the reason in the summary; under CI (CI=true) they fail
+instead, so a CI run can never pass without them.
+"""
+
+import itertools
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from carp_pkg.lab import Lab
+from carp_pkg.lab.lab import list_namespaces
+from carp_pkg.system import RealRunner
+
+_COUNTER = itertools.count(1)
+FIGURES = []  # (test, what, seconds, bound) printed at the end of the run
+
+
+def _why_no_lab():
+    if os.geteuid() != 0:
+        return "not running as root"
+    missing = [tool for tool in ("ip", "ucarp", "setsid") if shutil.which(tool) is None]
+    if missing:
+        return "missing " + ", ".join(missing)
+    probe = f"cptprobe{os.getpid()}"
+    created = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
+    if created.returncode != 0:
+        return f"cannot create a network namespace: {created.stderr.strip()}"
+    subprocess.run(["ip", "netns", "delete", probe], capture_output=True)
+    return None
+
+
+@pytest.fixture(scope="session")
+def lab_ready():
+    reason = _why_no_lab()
+    if reason is not None:
+        message = (f"LAB INTEGRATION TESTS NOT RUN: {reason}; they need root, ip netns and ucarp "
+                   "(apt-get install ucarp tcpdump iproute2)")
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def make_lab(lab_ready, tmp_path):
+    """make_lab(preempt=True, passwords={host: pw}, sync=True) → a running Lab; torn down after the test."""
+    labs = []
+
+    def make(preempt=True, passwords=None, sync=True):
+        lab = Lab.create(str(tmp_path / f"lab{len(labs)}"), prefix=f"cpt{os.getpid()}n{next(_COUNTER)}")
+        labs.append(lab)
+        lab.build(preempt=preempt)
+        for host, password in (passwords or {}).items():
+            lab.write_config(host, {"a": 0, "b": 100}[host], preempt=preempt, password=password)
+        if sync:
+            for host in ("a", "b"):
+                lab.sync(host)
+        return lab
+
+    yield make
+    for lab in labs:
+        problems = lab.teardown()
+        left = [ns for ns in list_namespaces(RealRunner()) if ns.startswith(lab.layout.prefix + "-")]
+        assert not problems and not left, f"lab not cleaned up: {problems} {left}"
+
+
+@pytest.fixture
+def record_figure(request):
+    def record(what, seconds, bound=None):
+        FIGURES.append((request.node.name, what, seconds, bound))
+        request.node.user_properties.append((what, seconds))
+    return record
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not FIGURES:
+        return
+    terminalreporter.section("ucarp lab figures (seconds)")
+    for test, what, seconds, bound in FIGURES:
+        shown = "-" if seconds is None else f"{seconds:.2f}"
+        limit = "" if bound is None else f"  (bound {bound:.2f}, allowed 1.1x = {1.1 * bound:.2f})"
+        terminalreporter.write_line(f"{what}: {shown}{limit}  [{test}]")
