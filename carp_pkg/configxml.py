@@ -215,7 +215,10 @@ class _Collector:
             self.interface_fields = {}
         elif depth == 3 and self._in_interfaces() and tag in _INTERFACE_FIELDS:
             self.field = _Field(tag) if tag not in self.interface_fields else None
-        elif depth == 3 and self._in_carp() and tag == "config":
+        elif depth == 3 and self._in_carp():
+            if tag != "config":
+                raise ConfigError(f"{self.source}: installedpackages/carp holds <{shorten(tag)}>, but only <config> "
+                                  "entries belong there (a misspelt entry would silently be skipped)")
             if len(self.entries) >= MAX_ENTRIES:
                 raise ConfigError(f"{self.source}: more than {MAX_ENTRIES} entries in installedpackages/carp; "
                                   "refusing it")

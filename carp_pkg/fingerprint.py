@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from dataclasses import replace
 from typing import Dict, Optional
@@ -41,11 +42,20 @@ def parse_record(text: Optional[str]) -> Dict[str, object]:
     return record if isinstance(record, dict) and isinstance(record.get("vhids"), dict) else {}
 
 
+def _digest_for(digests: Dict[str, str], interface: str, vhid: int) -> Optional[str]:
+    exact = digests.get(vhid_key(interface, vhid))
+    if exact is not None or not re.fullmatch(r"carp\d+", interface):
+        return exact
+    # FreeBSD 5.4-9: the record names the parent (em1/1), the kernel shows the clone (carp0, vhid 1)
+    same_vhid = [digest for key, digest in digests.items() if key.endswith(f"/{vhid}")]
+    return same_vhid[0] if len(same_vhid) == 1 else None
+
+
 def with_digests(running: RunningState, record: Dict[str, object]) -> RunningState:
     """Attach the remembered fingerprints to the vhids that are still running."""
     digests = record.get("vhids", {}) if record else {}
     return replace(running, vhids=tuple(
-        replace(v, secret_digest=digests.get(vhid_key(v.interface, v.vhid))) for v in running.vhids
+        replace(v, secret_digest=_digest_for(digests, v.interface, v.vhid)) for v in running.vhids
     ))
 
 

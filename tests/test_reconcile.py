@@ -284,3 +284,19 @@ class EditsConverge(RuleBasedStateMachine):
 EditsConverge.TestCase.settings = settings(max_examples=15, stateful_step_count=6, deadline=None,
                                            suppress_health_check=[HealthCheck.too_slow])
 test_arbitrary_edit_sequences_converge = EditsConverge.TestCase
+
+
+def test_legacy_resync_of_an_unchanged_config_issues_nothing(tmp_path):
+    from tests.helpers import host_runner
+    import shutil as _shutil
+    (tmp_path / "conf").mkdir()
+    _shutil.copy(fixture_path("config", "seed-style.xml"), tmp_path / "conf" / "config.xml")
+    bare = "em1: flags=8843<UP> metric 0 mtu 1500\n\tinet 192.168.1.2 netmask 0xffffff00\n"
+    first = host_runner(bare, {"net.inet.carp.preempt": 0, "net.inet.carp.arpbalance": 0})
+    assert run_cli(["--root", str(tmp_path), "sync", "--backend", "freebsd-legacy"], runner=first).code == 0
+    running = read_fixture("ifconfig", "freebsd-8-legacy.txt").replace("pfsync: syncdev: em2 maxupd: 128",
+                                                                        "pfsync: syncdev: em2 maxupd: 128 defer: off")
+    again = host_runner(running, {"net.inet.carp.preempt": 1, "net.inet.carp.arpbalance": 1})
+    result = run_cli(["--root", str(tmp_path), "sync", "--backend", "freebsd-legacy"], runner=again)
+    assert result.code == 0, result.err
+    assert again.mutating_calls == []

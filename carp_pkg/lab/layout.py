@@ -63,8 +63,8 @@ def new_layout(directory: str, vip: str, prefix: str) -> LabLayout:
     free = [h for h in interface.network.hosts() if h != interface.ip]
     if len(free) < 3:
         raise ValueError(f"{interface.network} has no room for two hosts and a client")
-    prefix = interface.network.prefixlen
-    addresses = (("a", f"{free[0]}/{prefix}"), ("b", f"{free[1]}/{prefix}"), (CLIENT, f"{free[-1]}/{prefix}"))
+    bits = interface.network.prefixlen
+    addresses = (("a", f"{free[0]}/{bits}"), ("b", f"{free[1]}/{bits}"), (CLIENT, f"{free[-1]}/{bits}"))
     return LabLayout(prefix=prefix, directory=directory, network=str(interface.network),
                      vip=str(interface), addresses=addresses)
 
