@@ -8,7 +8,6 @@ The FreeBSD host is the in-memory stand-in of tests/fakes (FreeBSD 14 ifconfig/s
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 import tempfile

@@ -155,7 +155,8 @@ def decode_ipv6(packet: bytes) -> Advertisement:
         raise MalformedPacket(f"not an IPv6 packet (IP version field {first_word >> 28})")
     end = _IPV6_HEADER_LEN + payload_length
     if end > len(packet):
-        raise MalformedPacket(f"IPv6 packet truncated: payload length {payload_length}, captured {len(packet) - _IPV6_HEADER_LEN} bytes")
+        captured = len(packet) - _IPV6_HEADER_LEN
+        raise MalformedPacket(f"IPv6 packet truncated: payload length {payload_length}, captured {captured} bytes")
     source = ipaddress.IPv6Address(packet[8:24])
     destination = ipaddress.IPv6Address(packet[24:40])
     offset = _IPV6_HEADER_LEN
@@ -284,7 +285,9 @@ def expected_hmac(
             raise ConfigError(f"ucarp hashes exactly one IPv4 address, got {', '.join(map(str, hashed)) or 'none'}")
     else:
         raise ValueError(f"unknown HMAC style {style!r} (expected {STYLE_FREEBSD!r} or {STYLE_UCARP!r})")
-    message = bytes((version & 0xFF, type & 0xFF, vhid)) + b"".join(a.packed for a in hashed) + struct.pack("!Q", counter)
+    message = bytes((version & 0xFF, type & 0xFF, vhid))
+    message += b"".join(a.packed for a in hashed)
+    message += struct.pack("!Q", counter)
     return _hmac.new(carp_key(password, style), message, hashlib.sha1).digest()
 
 
@@ -334,8 +337,9 @@ def build_advertisement(
         dst = _address(destination) if destination is not None else CARP_GROUP_V6
         return struct.pack("!IHBB", 6 << 28, len(carp), IPPROTO_CARP, ttl) + src.packed + dst.packed + carp
     dst = _address(destination) if destination is not None else CARP_GROUP_V4
+    total_length = _IPV4_HEADER_LEN + len(carp)
     header = struct.pack(
-        "!BBHHHBBH4s4s", 0x45, _IPTOS_LOWDELAY, _IPV4_HEADER_LEN + len(carp), ip_id, _IP_DF, ttl, IPPROTO_CARP, 0, src.packed, dst.packed
+        "!BBHHHBBH4s4s", 0x45, _IPTOS_LOWDELAY, total_length, ip_id, _IP_DF, ttl, IPPROTO_CARP, 0, src.packed, dst.packed
     )
     header = header[:10] + struct.pack("!H", internet_checksum(header)) + header[12:]
     return header + carp

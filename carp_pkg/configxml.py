@@ -112,6 +112,8 @@ def refuse_dtd_and_entities(data: bytes, source: str) -> None:
         raise ConfigError(f"{source}: refusing unsafe XML: {shorten(str(exc), 200)}") from None
     except ParseError as exc:
         raise ConfigError(f"{source}: not well-formed XML: {shorten(str(exc), 200)}") from None
+    except (LookupError, UnicodeError) as exc:  # expat: an encoding it does not know, bytes it cannot decode
+        raise ConfigError(f"{source}: not well-formed XML: cannot decode it ({shorten(str(exc), 200)})") from None
 
 
 def hardened_parser(target=None) -> etree.XMLParser:
@@ -317,7 +319,7 @@ def parse_config_bytes(data: bytes, source: str = "config.xml") -> RawConfig:
     parser = hardened_parser(target=_Collector(source))
     try:
         return etree.fromstring(data, parser)
-    except etree.XMLSyntaxError as exc:
+    except (etree.XMLSyntaxError, LookupError, UnicodeError) as exc:
         raise _xml_error(source, exc) from None
 
 

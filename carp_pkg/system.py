@@ -211,3 +211,38 @@ class System:
             return True
         except FileNotFoundError:
             return False
+
+
+class StreamingProcess:
+    """A long-running reader whose stdout is consumed as it comes (tcpdump -w -); always stopped by `stop()`."""
+
+    def __init__(self, argv: Sequence[str]):
+        self.argv = tuple(argv)
+        env = dict(os.environ)
+        env["PATH"] = env.get("PATH", "") + ":" + SYSTEM_PATH
+        try:
+            self.process = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        except FileNotFoundError:
+            raise EnvironmentProblem(f"{self.argv[0]} is not installed") from None
+        except PermissionError as exc:
+            raise EnvironmentProblem(f"cannot run {self.argv[0]}: {exc}") from None
+        self.stdout = self.process.stdout
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def failure(self, what: str) -> CommandError:
+        """The process ended early: its exit status and stderr as a CommandError."""
+        try:
+            _, stderr = self.process.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            stderr = b""
+        lines = tuple(line for line in stderr.decode("utf-8", "replace").splitlines() if line.strip())
+        return CommandError(f"{what} (exit {self.process.returncode})", lines)

@@ -1,6 +1,5 @@
 import io
 import os
-import shutil
 from dataclasses import dataclass
 
 from carp_pkg import cli

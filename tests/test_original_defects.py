@@ -4,7 +4,6 @@ import subprocess
 
 from carp_pkg.backends import get_backend
 from carp_pkg.configxml import parse_config_bytes
-from carp_pkg.running import EMPTY
 from carp_pkg.sync import rc_script_text
 from carp_pkg.paths import Paths
 from carp_pkg.validate import build_config

@@ -7,6 +7,7 @@ import ipaddress
 import json
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import threading
@@ -278,7 +279,8 @@ def test_pcapng_sections_may_change_byte_order():
 
 
 def test_pcapng_cut_short_ends_cleanly():
-    data = ng_section() + ng_interface("<", 101) + ng_packet("<", 0, 1_000000, PACKET) + ng_packet("<", 0, 2_000000, PACKET)
+    data = ng_section() + ng_interface("<", 101)
+    data += ng_packet("<", 0, 1_000000, PACKET) + ng_packet("<", 0, 2_000000, PACKET)
     frames, reader = frames_of(data[:-10])
     assert [f.timestamp for f in frames] == [1.0] and reader.truncated
 
@@ -379,7 +381,9 @@ def test_sniff_reports_malformed_packets_and_truncation(tmp_path):
     ctx = make_ctx(tmp_path)
     assert sniff.run(args(read=str(capture)), ctx) == 0
     lines = ctx.out.getvalue().splitlines()
-    assert lines[0] == "1970-01-01T00:00:01.000000Z malformed packet: IPv4 packet truncated: total length 56, captured 30 bytes"
+    assert lines[0] == (
+        "1970-01-01T00:00:01.000000Z malformed packet: IPv4 packet truncated: total length 56, captured 30 bytes"
+    )
     assert lines[1].startswith("1970-01-01T00:00:03.000000Z 192.0.2.7 > 224.0.0.18 vhid 3 ")
     assert len(lines) == 2
     err = ctx.err.getvalue()
@@ -446,18 +450,40 @@ class FakeTcpdump:
 
 def test_live_sniff_runs_tcpdump_on_the_interface_and_stops_it(tmp_path, mocker):
     fake = FakeTcpdump(REAL_CAPTURE.read_bytes())
-    popen = mocker.patch("carp_pkg.commands.sniff.subprocess.Popen", return_value=fake)
+    popen = mocker.patch("carp_pkg.system.subprocess.Popen", return_value=fake)
     ctx = make_ctx(tmp_path, REAL_CONFIG)
     assert sniff.run(args(interface="eth1", count=2, config="c.xml"), ctx) == 0
-    argv = popen.call_args.args[0]
+    argv = list(popen.call_args.args[0])
     assert argv == ["tcpdump", "-i", "eth1", "-U", "-n", "-w", "-", "ip proto 112 or ip6 proto 112"]
     assert len(ctx.out.getvalue().splitlines()) == 2
     assert fake.terminated
 
 
+class InterruptedAfter(io.BytesIO):
+    """tcpdump's pipe: hands out the capture, then the user presses Ctrl-C (or sends SIGTERM) while we wait."""
+
+    def read(self, size=-1):
+        chunk = super().read(size)
+        if not chunk:
+            raise KeyboardInterrupt
+        return chunk
+
+
+def test_live_sniff_ends_cleanly_on_interrupt_and_stops_tcpdump(tmp_path, mocker):
+    fake = FakeTcpdump(b"")
+    fake.stdout = InterruptedAfter(REAL_CAPTURE.read_bytes())
+    mocker.patch("carp_pkg.system.subprocess.Popen", return_value=fake)
+    handler_before = signal.getsignal(signal.SIGTERM)
+    ctx = make_ctx(tmp_path)
+    assert sniff.run(args(interface="eth1"), ctx) == 0
+    assert len(ctx.out.getvalue().splitlines()) == 11
+    assert fake.terminated
+    assert signal.getsignal(signal.SIGTERM) == handler_before
+
+
 def test_live_sniff_reports_tcpdump_failure_with_its_message(tmp_path, mocker):
     fake = FakeTcpdump(b"", returncode=1, stderr=b"tcpdump: eth9: No such device exists\n")
-    mocker.patch("carp_pkg.commands.sniff.subprocess.Popen", return_value=fake)
+    mocker.patch("carp_pkg.system.subprocess.Popen", return_value=fake)
     with pytest.raises(CommandError) as raised:
         sniff.run(args(interface="eth9"), make_ctx(tmp_path))
     assert "could not capture on eth9 (exit 1)" in str(raised.value)
@@ -465,7 +491,7 @@ def test_live_sniff_reports_tcpdump_failure_with_its_message(tmp_path, mocker):
 
 
 def test_live_sniff_without_tcpdump_is_an_environment_problem(tmp_path, mocker):
-    mocker.patch("carp_pkg.commands.sniff.subprocess.Popen", side_effect=FileNotFoundError("tcpdump"))
+    mocker.patch("carp_pkg.system.subprocess.Popen", side_effect=FileNotFoundError("tcpdump"))
     with pytest.raises(EnvironmentProblem, match="tcpdump is not installed"):
         sniff.run(args(interface="eth0"), make_ctx(tmp_path))
 

@@ -1,6 +1,5 @@
 """Reconcile end to end on the FreeBSD 14 stand-in: sync → stand-in → status → sync again = 0 commands."""
 
-import ipaddress
 import os
 import shutil
 import subprocess

@@ -1,6 +1,5 @@
 """sync: the port of sync_package() against a recording Runner (the machine boundary)."""
 
-import fcntl
 import json
 import os
 import stat
@@ -8,9 +7,8 @@ import subprocess
 import sys
 import time
 
-import pytest
 
-from carp_pkg.system import RecordingRunner, Result
+from carp_pkg.system import Result
 
 from tests.helpers import host_runner, read_fixture, run_cli
 

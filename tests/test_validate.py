@@ -1,6 +1,6 @@
 import pytest
 
-from carp_pkg.configxml import RawConfig, RawEntry, parse_config_bytes, read_config_xml
+from carp_pkg.configxml import parse_config_bytes, read_config_xml
 from carp_pkg.validate import build_config, check
 from carp_pkg.errors import ConfigError
 

@@ -13,6 +13,7 @@ COMMANDS = (
     "deinstall",
     "rules",
     "stop",
+    "sniff",
     "check",
     "metrics",
     "compare",

@@ -7,12 +7,12 @@ import datetime
 import json
 import os
 import signal
-import subprocess
 import sys
 from typing import BinaryIO, Iterable, Optional, Sequence, Tuple
 
 from ..carpwire import HMAC_MISMATCH, HMAC_OK, Advertisement, MalformedPacket, NotCarp, decode, verify
-from ..errors import CommandError, ConfigError, EnvironmentProblem, UsageError
+from ..system import StreamingProcess
+from ..errors import ConfigError, EnvironmentProblem, UsageError
 from ..model import VhidGroup
 from ..pcap import PcapError, PcapReader
 
@@ -44,7 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per advertisement, one per line")
 
 
-def describe(adv: Advertisement, config_groups: Optional[Sequence[VhidGroup]], timestamp: Optional[float] = None) -> dict:
+def describe(
+    adv: Advertisement, config_groups: Optional[Sequence[VhidGroup]], timestamp: Optional[float] = None
+) -> dict:
     """One advertisement as a report row; the HMAC is checked against the groups of its vhid."""
     return {
         "time": timestamp,
@@ -104,36 +106,12 @@ def format_time(timestamp: Optional[float]) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def open_capture(interface: str) -> Tuple[BinaryIO, subprocess.Popen]:
-    """Start tcpdump writing pcap to a pipe. (To move into system.py's Runner as a streaming call.)"""
-    argv = ["tcpdump", "-i", interface, "-U", "-n", "-w", "-", TCPDUMP_FILTER]
+def open_capture(interface: str) -> StreamingProcess:
+    """tcpdump writing pcap to a pipe, through the system module's one subprocess door."""
     try:
-        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    except FileNotFoundError:
-        raise EnvironmentProblem("tcpdump is not installed: live capture needs it (or use -r FILE)") from None
-    except PermissionError as exc:
-        raise EnvironmentProblem(f"cannot run tcpdump: {exc}") from None
-    return process.stdout, process
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _tcpdump_failure(interface: str, process: subprocess.Popen) -> CommandError:
-    try:
-        _, stderr = process.communicate(timeout=5)
-    except subprocess.TimeoutExpired:
-        _stop(process)
-        stderr = b""
-    lines = tuple(line for line in stderr.decode("utf-8", "replace").splitlines() if line.strip())
-    return CommandError(f"tcpdump could not capture on {interface} (exit {process.returncode})", lines)
+        return StreamingProcess(["tcpdump", "-i", interface, "-U", "-n", "-w", "-", TCPDUMP_FILTER])
+    except EnvironmentProblem as exc:
+        raise EnvironmentProblem(f"{exc.message}: live capture needs tcpdump (or use -r FILE)") from None
 
 
 def _config_groups(args: argparse.Namespace, ctx) -> Optional[Tuple[VhidGroup, ...]]:
@@ -161,7 +139,9 @@ def _write(ctx, line: str) -> None:
         flush()
 
 
-def show(frames: Iterable, config_groups: Optional[Sequence[VhidGroup]], ctx, as_json: bool, count: Optional[int]) -> Tuple[int, int]:
+def show(
+    frames: Iterable, config_groups: Optional[Sequence[VhidGroup]], ctx, as_json: bool, count: Optional[int]
+) -> Tuple[int, int]:
     """Print each advertisement; returns (advertisements shown, packets skipped as not CARP)."""
     shown = skipped = 0
     if count is not None and count <= 0:
@@ -201,20 +181,20 @@ def run(args: argparse.Namespace, ctx) -> int:
             raise UsageError(f"cannot read {args.read}: {exc.strerror}") from None
         with stream:
             return _show_capture(stream, args, ctx, groups, source=args.read)
-    stream, process = open_capture(args.interface)
+    capture = open_capture(args.interface)
     previous_handler = _interrupt_on_sigterm()
     try:
-        reader = PcapReader(stream)
+        reader = PcapReader(capture.stdout)
         try:
             frames = iter(reader)
         except PcapError:
-            raise _tcpdump_failure(args.interface, process) from None
+            raise capture.failure(f"tcpdump could not capture on {args.interface}") from None
         try:
             show(frames, groups, ctx, args.json, args.count)
         except KeyboardInterrupt:
             pass  # the usual way to end a live capture, as with tcpdump
     finally:
-        _stop(process)
+        capture.stop()
         _restore_sigterm(previous_handler)
     return 0
 

@@ -63,9 +63,10 @@ def failover(lab: Lab, how: str) -> List[Measurement]:
     if how == "maintenance":
         answered, states = lab.hold(FLAP_WATCH_S)
         flapped = answered != [backup] or states.get(master) != "BACKUP"
+        skew = lab.running(master).vhids[0].advskew
         results.append(Measurement(f"watch {FLAP_WATCH_S:.0f} s", backup, backup if not flapped else None, None, None,
                                    None, note=("FLAPPED: client saw " + ", ".join(answered)) if flapped
-                                   else f"{master} stays BACKUP, no flap back"))
+                                   else f"{master} stays BACKUP at advskew {skew}, no flap back"))
     if preempting(lab, master) or (how == "kill" and preempting(lab, backup)):
         timeout = restore_wait + 1.1 * lab.bound(master) + SLACK_S
         results.append(lab.measure(restore_label + " (preempt on)", restore, backup, master, timeout))

@@ -49,7 +49,7 @@ def test_killing_the_master_fails_over_within_ucarps_bound_and_preempt_takes_it_
     assert takeover.client_s <= 1.1 * takeover.bound_s
     record_figure("restart old master, preempt on -> it answers again", restored.client_s)
     assert restored.new_master == "a"  # the lower advskew host takes the VIP back
-    assert lab.states() == {"a": "MASTER", "b": "BACKUP"}
+    assert settle(lab) == "a"  # b steps down once it has read a's advert (ucarp reads adverts up to 1 s late)
 
 
 def test_without_preempt_the_restored_host_stays_backup(make_lab, record_figure):
@@ -58,7 +58,7 @@ def test_without_preempt_the_restored_host_stays_backup(make_lab, record_figure)
     record_figure("kill master (no preempt) -> backup answers", takeover.client_s, takeover.bound_s)
     assert takeover.new_master == "b" and takeover.client_s <= 1.1 * takeover.bound_s
     assert restored.new_master == "b", restored.note
-    assert lab.states() == {"a": "BACKUP", "b": "MASTER"}
+    assert settle(lab) == "b" and lab.states() == {"a": "BACKUP", "b": "MASTER"}
 
 
 def test_link_down_kills_ucarp_the_backup_takes_over_and_sync_brings_it_back(make_lab, record_figure):
@@ -75,7 +75,7 @@ def test_maintenance_hands_the_vip_over_without_flapping_back(make_lab, record_f
     record_figure("maintenance on -> backup answers", handover.client_s, handover.bound_s)
     assert handover.new_master == "b" and handover.client_s <= 1.1 * handover.bound_s
     assert watch.new_master == "b", watch.note  # nobody else answered during the watch, a stayed BACKUP
-    assert lab.running("a").vhids[0].advskew == 254
+    assert "advskew 254" in watch.note
     record_figure("maintenance off -> a answers again", back.client_s)
     assert back.new_master == "a" and lab.running("a").vhids[0].advskew == 0
 

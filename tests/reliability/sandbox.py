@@ -100,3 +100,55 @@ def open_listener() -> Listener:
     sock.listen(16)
     sock.setblocking(False)
     return Listener(sock)
+
+
+class FaultyRunner(RecordingRunner):
+    """The stand-in behind the Runner, with the Nth mutating calls (1-based) failing like a refusing kernel."""
+
+    def __init__(self, fake: FakeFreeBSD, failing=(), reason: str = "ifconfig: SIOCAIFADDR: Device busy (injected)"):
+        super().__init__()
+        self.fake = fake
+        self.failing = frozenset(failing)
+        self.reason = reason
+
+    def _execute(self, argv, *, mutating, input):
+        self.calls.append(argv)
+        if mutating:
+            self.mutating_calls.append(argv)
+            if len(self.mutating_calls) in self.failing:
+                return Result(1, "", self.reason + "\n")
+        return Result(*self.fake.run(argv))
+
+
+def host_facts(fake: FakeFreeBSD) -> Dict[tuple, object]:
+    """Everything a sync can change on the stand-in, as comparable facts."""
+    facts: Dict[tuple, object] = {}
+    for iface in fake.interfaces.values():
+        for vhid in iface.vhids:
+            facts[("vhid", iface.name, vhid.vhid)] = (vhid.advbase, vhid.advskew, vhid.key, vhid.peer, vhid.peer6)
+        for address in iface.addresses:
+            facts[("address", iface.name, str(address.address))] = address.vhid
+        facts[("up", iface.name)] = iface.up
+    pfsync = fake.pfsync
+    facts[("pfsync",)] = (pfsync.exists, pfsync.syncdev, pfsync.syncpeer, pfsync.maxupd, pfsync.defer, pfsync.up)
+    for name, value in fake.sysctls.items():
+        facts[("sysctl", name)] = value
+    return facts
+
+
+def changed_facts(before: Dict[tuple, object], after: Dict[tuple, object]):
+    return sorted((key for key in set(before) | set(after) if before.get(key) != after.get(key)), key=repr)
+
+
+def mentioned(fact: tuple, message: str) -> bool:
+    """Does the error message name this leftover change?"""
+    kind = fact[0]
+    if kind == "vhid":
+        return f"vhid {fact[2]} on {fact[1]}" in message or f"{fact[1]} vhid {fact[2]} " in message
+    if kind == "address":
+        return fact[2].split("/")[0] in message
+    if kind == "pfsync":
+        return "pfsync" in message
+    if kind == "sysctl":
+        return fact[1] in message
+    return False
