@@ -34,7 +34,7 @@ class Context:
     err: TextIO = field(default_factory=lambda: sys.stderr)
 
     def backend(self, name: str = "auto") -> Backend:
-        return get_backend(name)
+        return get_backend(name, paths=self.paths)
 
     def load_config(self, backend: Optional[Backend] = None) -> CarpConfig:
         from .sync import load_config

@@ -9,8 +9,8 @@ import secrets
 from dataclasses import replace
 from typing import Dict, Optional
 
-from .model import CarpConfig
-from .running import RunningState
+from .model import CarpConfig, VhidGroup
+from .running import RunningState, RunningVhid
 
 
 def new_salt() -> str:
@@ -62,3 +62,10 @@ def with_digests(running: RunningState, record: Dict[str, object]) -> RunningSta
 def salted_digest_of(record: Dict[str, object], password: str) -> Optional[str]:
     salt = record.get("salt") if record else None
     return password_digest(salt, password) if isinstance(salt, str) else None
+
+
+def password_changed(group: VhidGroup, running: RunningVhid, salt: Optional[str]) -> bool:
+    """True unless carp-pkg remembers applying exactly this password (the kernel never shows it)."""
+    if running.secret_digest is None or salt is None:
+        return True
+    return running.secret_digest != password_digest(salt, group.password)

@@ -50,6 +50,7 @@ class PfsyncSettings:
 class CarpConfig:
     vips: Tuple[VirtualIP, ...] = ()
     pfsync: Optional[PfsyncSettings] = None
+    host_addresses: Tuple[Tuple[str, IPInterface], ...] = ()  # (device, own address) from <interfaces>
 
     @property
     def preempt(self) -> bool:

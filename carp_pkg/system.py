@@ -205,6 +205,12 @@ class System:
             finally:
                 os.close(dir_fd)
 
+    def list_dir(self, path: str) -> Tuple[str, ...]:
+        try:
+            return tuple(sorted(os.listdir(path)))
+        except (FileNotFoundError, NotADirectoryError):
+            return ()
+
     def remove_file(self, path: str) -> bool:
         try:
             os.unlink(path)

@@ -268,7 +268,8 @@ def check(raw: RawConfig) -> Tuple[Optional[CarpConfig], List[Problem]]:
     _group_conflicts(vips, problems, balancing=any(v.balancing for _, v in vips))
     if problems:
         return None, problems
-    return CarpConfig(vips=tuple(v for _, v in vips), pfsync=pfsync), []
+    host_addresses = tuple((i.device, address) for i in raw.interfaces for address in i.addresses)
+    return CarpConfig(vips=tuple(v for _, v in vips), pfsync=pfsync, host_addresses=host_addresses), []
 
 
 def build_config(raw: RawConfig) -> CarpConfig:

@@ -2,8 +2,6 @@
 
 import ipaddress
 import json
-import os
-import stat
 import subprocess
 import sys
 import time
@@ -22,7 +20,6 @@ from carp_pkg.errors import EnvironmentProblem
 from carp_pkg.fingerprint import password_digest
 from carp_pkg.model import CarpConfig, VirtualIP
 from carp_pkg.plan import PlannedFile
-from carp_pkg.running import EMPTY
 
 STATE = "/lab/a/var/db/carp-pkg"
 DIR = instance_dir(STATE)
@@ -405,11 +402,13 @@ def run_script(text, tmp_path, *args):
 
 @pytest.mark.parametrize("make, word", [(up_script, "MASTER"), (down_script, "BACKUP")])
 def test_scripts_record_the_state_with_a_timestamp_even_when_ip_fails(make, word, tmp_path):
-    files = InstanceFiles(str(tmp_path), "carp-no-such", 9)
+    state_dir = tmp_path / "a root with spaces"
+    state_dir.mkdir()
+    files = InstanceFiles(str(state_dir), "carp-no-such", 9)
     before = time.time()
     result = run_script(make(files), tmp_path, "carp-no-such", "192.0.2.1", "24")
     assert result.returncode == 0, result.stderr
-    state, since = (tmp_path / "carp-no-such-vhid9.state").read_text().split()
+    state, since = (state_dir / "carp-no-such-vhid9.state").read_text().split()
     assert state == word and before - 1 <= float(since) <= time.time() + 1
 
 

@@ -4,28 +4,31 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Callable, Dict, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Optional, Tuple
 
 from ..errors import EnvironmentProblem, UsageError
 from .base import Backend
 
+if TYPE_CHECKING:
+    from ..paths import Paths
 
-def _freebsd() -> Backend:
+
+def _freebsd(paths) -> Backend:
     from .freebsd import FreeBSD
     return FreeBSD()
 
 
-def _freebsd_legacy() -> Backend:
+def _freebsd_legacy(paths) -> Backend:
     from .freebsd_legacy import FreeBSDLegacy
     return FreeBSDLegacy()
 
 
-def _ucarp() -> Backend:
+def _ucarp(paths) -> Backend:
     from .ucarp import Ucarp
-    return Ucarp()
+    return Ucarp(state_dir=paths.state_dir) if paths is not None else Ucarp()
 
 
-REGISTRY: Dict[str, Callable[[], Backend]] = {
+REGISTRY: Dict[str, Callable[[Optional["Paths"]], Backend]] = {
     "freebsd": _freebsd,
     "freebsd-legacy": _freebsd_legacy,
     "ucarp": _ucarp,
@@ -44,7 +47,8 @@ def detect(sysname: str, release: str) -> str:
     raise EnvironmentProblem(f"no backend for {sysname} {release}; choose one with --backend ({', '.join(REGISTRY)})")
 
 
-def get_backend(name: str = "auto", uname: Tuple[str, str] = None) -> Backend:
+def get_backend(name: str = "auto", uname: Optional[Tuple[str, str]] = None, paths: Optional["Paths"] = None) -> Backend:
+    """paths: where the backend keeps its own files (the ucarp state dir under --root)."""
     if name == "auto":
         if uname is None:
             info = os.uname()
@@ -54,4 +58,4 @@ def get_backend(name: str = "auto", uname: Tuple[str, str] = None) -> Backend:
         factory = REGISTRY[name]
     except KeyError:
         raise UsageError(f"unknown backend {name!r}; choose one of {', '.join(CHOICES)}") from None
-    return factory()
+    return factory(paths)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
-from ..fingerprint import password_digest
+from ..fingerprint import password_changed
 from ..model import CarpConfig, VhidGroup
 from ..plan import Plan, Step
 from ..running import RunningState, RunningVhid
@@ -13,13 +13,6 @@ from .base import Backend
 
 BALANCING_GONE = ("ARP balancing was requested, but FreeBSD 10 and later have no ARP balancing "
                   "(net.inet.carp.arpbalance was removed); the VIPs work as plain failover")
-
-
-def password_changed(group: VhidGroup, running: RunningVhid, salt: Optional[str]) -> bool:
-    """True unless carp-pkg remembers applying exactly this password (the kernel never shows it)."""
-    if running.secret_digest is None or salt is None:
-        return True
-    return running.secret_digest != password_digest(salt, group.password)
 
 
 def new_vhid_steps(group: VhidGroup) -> List[Step]:

@@ -9,7 +9,7 @@ from ..plan import Plan, Step
 from ..running import RunningState, RunningVhid
 from . import commands as cmd
 from .base import Backend
-from .freebsd import password_changed
+from ..fingerprint import password_changed
 
 
 def assign_carp_interfaces(groups: Tuple[VhidGroup, ...], running: RunningState) -> Dict[Tuple[str, int], str]:

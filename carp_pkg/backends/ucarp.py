@@ -11,11 +11,11 @@ Layout under the state dir (`<root>/var/db/carp-pkg/ucarp/`), one set per instan
     IF-vhidV.log          ucarp's warnings and errors (its stderr), emptied at each start
 
 Why not `ucarp -B`: it forks twice and has no pid-file option, so the pid would be lost. The start
-step backgrounds ucarp itself under `setsid` and records `$!` (and, not daemonized, ucarp writes its
-warnings to stderr: the log shows "Bad digest" when a peer's password or VIP differs); the stop step sends SIGTERM and waits
-until the process is gone, so that the -z down script has removed the VIP when the step returns.
-`-n` (neutral) is left out on purpose: the down script that ucarp runs at start-up records BACKUP
-at once and removes a VIP that a killed predecessor may have left behind.
+step backgrounds ucarp itself under `setsid` and records `$!`; not daemonized, ucarp writes its
+warnings to stderr, so the log shows "Bad digest" when a peer's password or VIP differs. The stop
+step sends SIGTERM and waits until the process is gone, so the -z down script has removed the VIP
+when the step returns. `-n` (neutral) is left out on purpose: the down script that ucarp runs at
+start-up records BACKUP at once and removes a VIP that a killed predecessor may have left behind.
 
 Facts from ucarp 1.5.2 (src/carp.c, src/ucarp.c), checked against running processes:
 - the scripts get: $1 interface, $2 the -a address, $3 the -x value (carp-pkg passes the prefix length);
@@ -25,6 +25,9 @@ Facts from ucarp 1.5.2 (src/carp.c, src/ucarp.c), checked against running proces
   timeout) late;
 - SIGUSR2 makes a master BACKUP, pauses 3 s, then competes again; with -P it takes the VIP back;
 - SIGTERM with -z runs the down script if the process was not BACKUP, then exits;
+- when its link goes down, poll() reports POLLERR and ucarp exits (after the -z down script): only
+  a new `carp-pkg sync` starts it again;
+- a master that has never accepted a peer's advert sends a fresh random counter in each one;
 - the password must be non-empty (ucarp refuses to start) and at most 19 bytes.
 """
 
@@ -34,6 +37,7 @@ import hashlib
 import ipaddress
 import json
 import posixpath
+import shlex
 import time
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
@@ -44,7 +48,7 @@ from ..paths import STATE_DIR
 from ..plan import Plan, PlannedFile, Step
 from ..running import IPInterface, RunningState, RunningVhid
 from .base import Backend
-from .freebsd import password_changed
+from ..fingerprint import password_changed
 
 UCARP = "ucarp"
 SUBDIR = "ucarp"
@@ -157,13 +161,14 @@ def ucarp_argv(group: VhidGroup, source: str, files: InstanceFiles, preempt: boo
 
 def up_script(files: InstanceFiles) -> str:
     head = SCRIPT_HEAD.format(vhid=files.vhid, interface=files.interface, when="when it becomes MASTER",
-                              state=files.state)
+                              state=shlex.quote(files.state))
     return head + UP_BODY + RECORD_STATE.format(word="MASTER")
 
 
 def down_script(files: InstanceFiles) -> str:
     head = SCRIPT_HEAD.format(vhid=files.vhid, interface=files.interface,
-                              when="when it becomes BACKUP, at start-up and when it stops", state=files.state)
+                              when="when it becomes BACKUP, at start-up and when it stops",
+                              state=shlex.quote(files.state))
     return head + DOWN_BODY + RECORD_STATE.format(word="BACKUP")
 
 
@@ -442,7 +447,7 @@ class Ucarp(Backend):
     # -- reconcile -----------------------------------------------------------------------------------
     def plan(self, config: CarpConfig, running: RunningState) -> Plan:
         state_dir = running.state_dir if isinstance(running, UcarpRunning) and running.state_dir else self.state_dir
-        host_addresses = tuple(getattr(config, "host_addresses", ())) + tuple(running.host_addresses)
+        host_addresses = config.host_addresses + tuple(running.host_addresses)
         wanted = {(g.interface, g.vhid) for g in config.groups()}
         steps: List[Step] = []
         files: List[PlannedFile] = []
@@ -533,7 +538,7 @@ class Ucarp(Backend):
         state_dir = paths.state_dir
         directory = instance_dir(state_dir)
         observed = [self._observe(system, directory, interface, vhid)
-                    for interface, vhid in sorted(filter(None, map(parse_instance_name, _list_dir(system, directory))))]
+                    for interface, vhid in sorted(filter(None, map(parse_instance_name, system.list_dir(directory))))]
         ip_json = system.capture(("ip", "-j", "addr", "show"))
         return assemble(observed, ip_json, state_dir, time.time())
 
@@ -554,9 +559,4 @@ class Ucarp(Backend):
         )
 
 
-def _list_dir(system, directory: str) -> Tuple[str, ...]:
-    lister = getattr(system, "list_dir", None)
-    if lister is not None:
-        return tuple(lister(directory))
-    result = system.runner.run(("ls", "-1", directory), mutating=False, check=False)
-    return tuple(result.stdout.split()) if result.returncode == 0 else ()
+

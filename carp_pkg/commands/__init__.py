@@ -17,4 +17,5 @@ COMMANDS = (
     "check",
     "metrics",
     "compare",
+    "lab",
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ..backends import CHOICES, get_backend
+from ..backends import CHOICES
 from ..configxml import RawConfig, RawEntry, read_config_xml
 from ..errors import ConfigError, ExitCode
 from ..model import Problem
@@ -69,7 +69,7 @@ def _collect(args, ctx):
     raw = _read_entry(args.entry_json, ctx) if args.entry_json else read_config_xml(ctx.paths.config_xml)
     config, problems = check(raw)
     if config is not None and args.backend:
-        problems = get_backend(args.backend).problems(config)
+        problems = ctx.backend(args.backend).problems(config)
     return raw, config, problems
 
 

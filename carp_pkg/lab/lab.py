@@ -11,13 +11,13 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import carp_pkg
 
 from ..backends.ucarp import Ucarp, UcarpRunning, failover_bound
-from ..errors import CommandError, EnvironmentProblem
+from ..errors import EnvironmentProblem
 from ..paths import Paths
 from ..system import RealRunner, Result, Runner, System
 from .configs import default_example, example_vip, host_config_xml
@@ -238,8 +238,12 @@ class Lab:
             probe.stop()
 
     def measure(self, event: str, act: Callable[[], None], old_master: Optional[str], expect: Optional[str],
-                timeout: float) -> Measurement:
-        """Do `act` and time until `expect` answers the client for the VIP (and holds MASTER)."""
+                timeout: float, bounded: bool = True) -> Measurement:
+        """Do `act` and time until `expect` answers the client for the VIP (and holds MASTER).
+
+        bounded: the handover waits for ucarp's master-down timer (report failover_bound); a preempting
+        return does not (it happens at the first advert the returning host reads).
+        """
         probe = self.start_probe(timeout + 2)
         time.sleep(0.3)  # the probe is answering before the clock starts
         start, wall_start = time.monotonic(), time.time()
@@ -257,7 +261,7 @@ class Lab:
             if vhids and vhids[0].state == "MASTER" and vhids[0].since is not None and client_s is not None:
                 host_s = max(0.0, vhids[0].since - wall_start)
         probe.stop()
-        bound = self.bound(expect) if expect is not None else None
+        bound = self.bound(expect) if expect is not None and bounded else None
         return Measurement(event, old_master, expect if client_s is not None else None, client_s, host_s, bound)
 
     def hold(self, seconds: float) -> Tuple[List[str], Dict[str, str]]:

@@ -6,7 +6,7 @@ import ipaddress
 import json
 import os
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Tuple
+from typing import List, Tuple
 
 HOSTS = ("a", "b")
 CLIENT = "client"
@@ -87,8 +87,3 @@ def build_commands(layout: LabLayout) -> List[Tuple[str, ...]]:
             ("ip", "-n", ns, "link", "set", LINK, "up"),
         ]
     return commands
-
-
-def host_macs(link_json: Dict[str, str]) -> Dict[str, str]:
-    """{host: mac} → {mac: host}, for naming ARP answers."""
-    return {mac.lower(): host for host, mac in link_json.items()}

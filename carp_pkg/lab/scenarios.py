@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from ..backends.ucarp import CAPTURE_TIMEOUT_S, master_down_bound
 from .lab import Lab, LabError, Measurement
@@ -12,6 +12,7 @@ from .layout import HOSTS
 
 HOWS = ("kill", "link", "maintenance")
 SLACK_S = 2.0  # probe start-up and polling, on top of ucarp's own worst case
+RESTORE_WATCH_S = 4.0  # a returning host without preempt would have taken over by then
 FLAP_WATCH_S = 8.0  # longer than ucarp's SIGUSR2 pause (3 s) plus a master-down interval
 
 
@@ -32,31 +33,31 @@ def preempting(lab: Lab, host: str) -> bool:
     return bool(vhids) and "-P" in vhids[0].argv
 
 
-def failover(lab: Lab, how: str) -> List[Measurement]:
-    """Fail the master `how`, time the backup's takeover, bring the master back and time what follows."""
-    if how not in HOWS:
-        raise LabError(f"unknown failover {how!r}; choose one of {', '.join(HOWS)}")
-    master = settle(lab)
-    backup = other(master)
-    takeover_timeout = 1.1 * lab.bound(backup) + SLACK_S
+def failure_actions(lab: Lab, how: str, master: str) -> Tuple[str, Callable[[], object], str, Callable[[], object]]:
+    """(event, fail, restore label, restore) for one way of losing the master."""
     if how == "kill":
         pid = lab.ucarp_pid(master)
         if pid is None:
             raise LabError(f"host {master} is MASTER but its ucarp pid is unknown")
-        fail = lambda: os.kill(pid, signal.SIGTERM)  # noqa: E731 - ucarp -z runs its down script and exits
-        restore, restore_label, restore_wait = (lambda: lab.sync(master)), f"carp-pkg sync on {master}", 0.0
-        event = f"kill ucarp on {master} (SIGTERM)"
-    elif how == "link":
-        fail = lambda: lab.set_link(master, False)  # noqa: E731
-        # ucarp 1.5.2 exits when its link goes down (poll() reports POLLERR): bring the link up, sync restarts it
-        restore = lambda: (lab.set_link(master, True), lab.sync(master))  # noqa: E731
-        restore_label, restore_wait = f"link up + carp-pkg sync on {master}", 0.0
-        event = f"link down on {master}"
-    else:
-        fail = lambda: lab.carp(master, "maintenance", "on", "--backend", "ucarp")  # noqa: E731
-        restore = lambda: lab.carp(master, "maintenance", "off", "--backend", "ucarp")  # noqa: E731
-        restore_label, restore_wait = f"maintenance off on {master}", 0.0
-        event = f"maintenance on on {master}"
+        # SIGTERM: ucarp -z runs its down script (the VIP goes) and exits; sync starts it again
+        return (f"kill ucarp on {master} (SIGTERM)", lambda: os.kill(pid, signal.SIGTERM),
+                f"carp-pkg sync on {master}", lambda: lab.sync(master))
+    if how == "link":
+        # ucarp 1.5.2 exits when its link goes down (poll() reports POLLERR): link up, then sync restarts it
+        return (f"link down on {master}", lambda: lab.set_link(master, False),
+                f"link up + carp-pkg sync on {master}", lambda: (lab.set_link(master, True), lab.sync(master)))
+    if how == "maintenance":
+        return (f"carp-pkg maintenance on ({master})", lambda: lab.carp(master, "maintenance", "on", "--backend", "ucarp"),
+                f"carp-pkg maintenance off ({master})", lambda: lab.carp(master, "maintenance", "off", "--backend", "ucarp"))
+    raise LabError(f"unknown failover {how!r}; choose one of {', '.join(HOWS)}")
+
+
+def failover(lab: Lab, how: str) -> List[Measurement]:
+    """Fail the master `how`, time the backup's takeover, bring the master back and time what follows."""
+    master = settle(lab)
+    backup = other(master)
+    event, fail, restore_label, restore = failure_actions(lab, how, master)
+    takeover_timeout = 1.1 * lab.bound(backup) + SLACK_S
     results = [lab.measure(event, fail, master, backup, takeover_timeout)]
     if results[0].new_master is None:
         return results
@@ -67,12 +68,12 @@ def failover(lab: Lab, how: str) -> List[Measurement]:
         results.append(Measurement(f"watch {FLAP_WATCH_S:.0f} s", backup, backup if not flapped else None, None, None,
                                    None, note=("FLAPPED: client saw " + ", ".join(answered)) if flapped
                                    else f"{master} stays BACKUP at advskew {skew}, no flap back"))
-    if preempting(lab, master) or (how == "kill" and preempting(lab, backup)):
-        timeout = restore_wait + 1.1 * lab.bound(master) + SLACK_S
-        results.append(lab.measure(restore_label + " (preempt on)", restore, backup, master, timeout))
+    if preempting(lab, master):
+        timeout = 1.1 * lab.bound(master) + SLACK_S
+        results.append(lab.measure(restore_label + " (preempt on)", restore, backup, master, timeout, bounded=False))
     else:
         restore()
-        answered, states = lab.hold(max(4.0, restore_wait + 3.0))
+        answered, states = lab.hold(RESTORE_WATCH_S)
         kept = answered == [backup] and states.get(master) == "BACKUP"
         results.append(Measurement(restore_label + " (preempt off)", backup, backup if kept else None, None, None, None,
                                    note=f"{master} stays BACKUP" if kept else f"client saw {', '.join(answered)}"))

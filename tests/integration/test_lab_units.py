@@ -1,6 +1,5 @@
 """The lab's pure parts (no root needed): names, addresses, the commands that build it, host configs, ARP frames."""
 
-import ipaddress
 import struct
 
 from carp_pkg.backends.ucarp import Ucarp

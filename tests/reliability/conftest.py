@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from tests.reliability.figures import FIGURES
 
+KNOWN_DEFECTS = []  # (test id, reason) of the strict-xfail tests that pin a defect awaiting a fix elsewhere
+
 
 def pytest_addoption(parser):
     parser.addoption("--reliability-report", action="store_true", default=False,
                      help="print the reliability figures (inputs, faults, secrets, fuzz: cases and passes)")
+
+
+def pytest_runtest_logreport(report):
+    if getattr(report, "wasxfail", None) and report.nodeid.startswith("tests/reliability/"):
+        KNOWN_DEFECTS.append((report.nodeid.split("::", 1)[-1], report.wasxfail))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -15,3 +22,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         return
     terminalreporter.write_sep("=", "carp-pkg reliability figures")
     terminalreporter.write_line(FIGURES.table())
+    if KNOWN_DEFECTS:
+        terminalreporter.write_line("")
+        terminalreporter.write_line(f"{len(KNOWN_DEFECTS)} known defects, pinned by strict xfail tests "
+                                    "(counted in cases, not in passed):")
+        for test, reason in KNOWN_DEFECTS:
+            terminalreporter.write_line(f"- {test}: {reason}")

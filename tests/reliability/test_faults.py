@@ -15,9 +15,8 @@ import time
 
 import pytest
 
-from carp_pkg.errors import CommandError, EnvironmentProblem
-from carp_pkg.paths import Paths
-from carp_pkg.system import RecordingRunner, Result, System
+from carp_pkg.errors import EnvironmentProblem
+from carp_pkg.system import Result
 
 from tests.helpers import TESTS, run_cli
 from tests.reliability.figures import FAULTS, FIGURES
@@ -113,7 +112,7 @@ def test_step_k_of_n_fails(scenario, k, undo_fails, tmp_path):
 
         assert result.code == 5, result.err
         assert f"step {k} of {n} failed" in result.err and "Device busy (injected)" in result.err
-        assert f"rolled back" in result.err and f"of the {k - 1} finished steps" in result.err
+        assert "rolled back" in result.err and f"of the {k - 1} finished steps" in result.err
         assert "Traceback" not in result.err and not any(p in result.err for p in PASSWORDS)
         # the finished steps were undone in reverse order, right after the failure
         undo_calls = runner.mutating_calls[k:]
@@ -131,21 +130,34 @@ def test_step_k_of_n_fails(scenario, k, undo_fails, tmp_path):
             assert "undo failed" in result.err or "not undone" in result.err
 
 
+def _target(argv) -> tuple:
+    """What a command acts on: (tool, interface or sysctl name, addresses and numbers it names)."""
+    if argv[0] == "sysctl":
+        return ("sysctl", argv[1].split("=")[0], frozenset())
+    keywords = {"inet", "inet6", "alias", "-alias", "vhid", "advskew", "advbase", "prefixlen", "pass", "up", "down"}
+    named = frozenset(w.split("/")[0] for w in argv[2:] if w not in keywords)
+    return ("ifconfig", argv[1], named if argv[1] != "pfsync0" else frozenset())
+
+
+def undoes(undo, step) -> bool:
+    tool, target, named = _target(undo)
+    step_tool, step_target, step_named = _target(step)
+    return (tool, target) == (step_tool, step_target) and (not named or bool(named & step_named))
+
+
 def test_undo_runs_in_reverse_order_of_the_steps(tmp_path):
     with FIGURES.case(FAULTS):
         firewall = Firewall(tmp_path, "changed")
         last = STEPS["changed"]
         runner = FaultyRunner(firewall.fake, failing={last})
-        firewall.sync(runner)
+        assert firewall.sync(runner).code == 5
         done, undo = runner.mutating_calls[:last - 1], runner.mutating_calls[last:]
-        # each undo reverts an earlier step; their order is the reverse of the steps they revert
         reverted = []
         for call in undo:
-            matches = [i for i, step in enumerate(done) if step[:2] == call[:2] and (
-                set(step[2:]) & set(call[2:]) - {"inet", "inet6", "alias", "-alias", "vhid", "advskew", "advbase"})]
+            matches = [i for i, step in enumerate(done) if undoes(call, step)]
             assert matches, f"{call} undoes no earlier step"
             reverted.append(max(matches))
-        assert reverted == sorted(reverted, reverse=True) and reverted
+        assert reverted and reverted == sorted(reverted, reverse=True)
 
 
 def test_reading_the_running_state_fails(tmp_path):
@@ -186,7 +198,7 @@ def hold_lock(path):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     holder = subprocess.Popen([sys.executable, "-c",
                                "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.flock(f, fcntl.LOCK_EX); "
-                               "print('locked', flush=True); time.sleep(float(sys.argv[2]))", path, sys.argv[0] and "30"],
+                               "print('locked', flush=True); time.sleep(30)", path],
                               stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"
     return holder
@@ -326,11 +338,10 @@ def test_cf_that_stays_read_only_keeps_the_old_script_and_says_so(tmp_path, rc_d
 
 def fill(directory) -> None:
     """Fill the file system holding directory up to the last byte."""
-    with open(os.path.join(directory, "filler"), "wb") as handle:
+    with open(os.path.join(directory, "filler"), "wb", buffering=0) as handle:
         try:
             while True:
                 handle.write(b"\0" * 4096)
-                handle.flush()
         except OSError as exc:
             assert exc.errno == errno.ENOSPC
     assert os.statvfs(directory).f_bavail == 0
@@ -422,7 +433,6 @@ def test_interrupt_in_the_middle_of_the_apply_undoes_the_finished_steps(tmp_path
 
 WRITER = """
 import sys
-from carp_pkg.paths import Paths
 from carp_pkg.system import RecordingRunner, System
 path, old, new = sys.argv[1], open(sys.argv[2]).read(), open(sys.argv[3]).read()
 system = System(RecordingRunner(), Paths("/"))
