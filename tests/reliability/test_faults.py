@@ -194,11 +194,12 @@ def test_a_missing_tool_is_an_environment_problem(tmp_path):
 
 # --- the config lock ----------------------------------------------------------------------------------
 
-def hold_lock(path):
+def hold_lock(path, seconds: float = 30):
+    """Another process (the pfSense GUI, another carp-pkg) holding the config lock for a while."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     holder = subprocess.Popen([sys.executable, "-c",
                                "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.flock(f, fcntl.LOCK_EX); "
-                               "print('locked', flush=True); time.sleep(30)", path],
+                               "print('locked', flush=True); time.sleep(float(sys.argv[2]))", path, str(seconds)],
                               stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"
     return holder
@@ -225,13 +226,8 @@ def test_lock_held_by_another_process_exits_with_the_lock_code(timeout, tmp_path
 def test_lock_released_while_waiting_lets_the_sync_through(tmp_path):
     with FIGURES.case(FAULTS):
         firewall = Firewall(tmp_path, "fresh")
-        lock = os.path.join(firewall.root, "tmp", "config.lock")
-        os.makedirs(os.path.dirname(lock), exist_ok=True)
-        holder = subprocess.Popen([sys.executable, "-c",
-                                   "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.flock(f, fcntl.LOCK_EX); "
-                                   "print('locked', flush=True); time.sleep(0.4)", lock], stdout=subprocess.PIPE, text=True)
+        holder = hold_lock(os.path.join(firewall.root, "tmp", "config.lock"), seconds=0.4)
         try:
-            assert holder.stdout.readline().strip() == "locked"
             result = firewall.sync(FaultyRunner(firewall.fake), "--lock-timeout", "10")
         finally:
             holder.wait()
@@ -308,7 +304,7 @@ def read_only_rc_dir(firewall, rc_dir, monkeypatch):
         with open(os.path.join(rc_dir, "carp.sh"), "w") as handle:
             handle.write(PREVIOUS_SCRIPT)
         assert subprocess.run(["mount", "-o", "remount,ro", str(rc_dir)]).returncode == 0
-        return "real read-only tmpfs"
+        return
     real_mkstemp = __import__("tempfile").mkstemp
     rc_path = os.path.dirname(os.path.join(firewall.root, RC_SCRIPT))
 
@@ -318,7 +314,6 @@ def read_only_rc_dir(firewall, rc_dir, monkeypatch):
         return real_mkstemp(*args, **kwargs)
 
     monkeypatch.setattr("carp_pkg.system.tempfile.mkstemp", mkstemp)
-    return "mocked EROFS"
 
 
 def test_cf_that_stays_read_only_keeps_the_old_script_and_says_so(tmp_path, rc_dir_tmpfs, monkeypatch):
@@ -332,8 +327,9 @@ def test_cf_that_stays_read_only_keeps_the_old_script_and_says_so(tmp_path, rc_d
         assert "Read-only file system" in result.err and "the previous file is unchanged" in result.err
         assert read_script(firewall.root) == PREVIOUS_SCRIPT
         assert os.listdir(os.path.dirname(os.path.join(firewall.root, RC_SCRIPT))) == ["carp.sh"]
-        assert runner.mutating_calls[-1] == ("mount", "-u", "-r", "/cf") or not any(
-            c[0] == "ifconfig" for c in runner.mutating_calls)
+        assert [c for c in runner.mutating_calls if c[0] == "mount"] == [
+            ("mount", "-u", "-w", "-o", "sync,noatime", "/cf"), ("mount", "-u", "-r", "/cf")]
+        assert not any(c[0] == "ifconfig" for c in runner.mutating_calls)
 
 
 def fill(directory) -> None:
@@ -433,6 +429,7 @@ def test_interrupt_in_the_middle_of_the_apply_undoes_the_finished_steps(tmp_path
 
 WRITER = """
 import sys
+from carp_pkg.paths import Paths
 from carp_pkg.system import RecordingRunner, System
 path, old, new = sys.argv[1], open(sys.argv[2]).read(), open(sys.argv[3]).read()
 system = System(RecordingRunner(), Paths("/"))
