@@ -1,4 +1,6 @@
-"""Read pfSense's config.xml safely: refuse DTDs and entities, then parse with a hardened lxml parser.
+"""Read pfSense's config.xml safely: refuse DTDs and entities, then stream it through a hardened lxml
+parser that keeps only `<interfaces>` and installedpackages/carp (memory follows what is kept, not the
+file), with bounds on size, nesting, entries and fields, and bounded excerpts of hostile text in messages.
 
 Returns raw strings only; model checks happen in validate.py.
 """
@@ -324,6 +326,11 @@ def parse_config_bytes(data: bytes, source: str = "config.xml") -> RawConfig:
 
 
 def read_config_xml(path: str, max_bytes: int = MAX_CONFIG_BYTES) -> RawConfig:
+    return parse_config_bytes(read_config_bytes(path, max_bytes), path)
+
+
+def read_config_bytes(path: str, max_bytes: int = MAX_CONFIG_BYTES) -> bytes:
+    """The file's bytes, refused with a clear message when missing, unreadable or too large."""
     try:
         size = os.path.getsize(path)
         if size > max_bytes:
@@ -340,4 +347,4 @@ def read_config_xml(path: str, max_bytes: int = MAX_CONFIG_BYTES) -> RawConfig:
         raise ConfigError(f"{path}: is a directory, not a config.xml") from None
     except PermissionError:
         raise ConfigError(f"{path}: permission denied (run as root, or copy the file)") from None
-    return parse_config_bytes(data, path)
+    return data

@@ -58,3 +58,9 @@ class UsageError(CarpError):
     """The command line asks for something impossible."""
 
     exit_code = ExitCode.USAGE
+
+
+class Interrupted(CarpError):
+    """Ctrl-C (SIGINT) in the middle of an apply: the finished steps were rolled back."""
+
+    exit_code = ExitCode.INTERRUPTED

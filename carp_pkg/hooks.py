@@ -14,9 +14,11 @@ import sys
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
+from lxml import etree
+
 from . import __version__
 from .backends.base import Backend
-from .configxml import CARP_PATH, hardened_parser, refuse_dtd_and_entities
+from .configxml import CARP_PATH, parse_document, read_config_bytes
 from .errors import EnvironmentProblem
 from .paths import CONFIG_LOCK, RC_SCRIPT, STATE_DIR, Paths
 from .plan import Plan
@@ -151,11 +153,7 @@ class Installer:
 
     def purge_config(self) -> bool:
         path = self.paths.config_xml
-        with open(path, "rb") as handle:
-            data = handle.read()
-        refuse_dtd_and_entities(data, path)
-        from lxml import etree
-        root = etree.fromstring(data, hardened_parser())
+        root = parse_document(read_config_bytes(path), path)
         carp = root.find("/".join(CARP_PATH))
         if carp is None:
             return False

@@ -64,12 +64,15 @@ class CarpConfig:
         """VhidGroups in the order their first VIP appears in config.xml."""
         order: list = []
         members: dict = {}
+        seen: dict = {}  # a set per group: membership in the list would be quadratic in its addresses
         for vip in self.vips:
             key = (vip.interface, vip.vhid)
             if key not in members:
                 order.append(key)
                 members[key] = []
-            if vip.address not in members[key]:
+                seen[key] = set()
+            if vip.address not in seen[key]:
+                seen[key].add(vip.address)
                 members[key].append(vip.address)
         first = {}
         for vip in self.vips:

@@ -104,9 +104,16 @@ def sync(system: System, paths: Paths, backend: Backend, lock_timeout: float = 3
         if system.dry_run:
             return SyncResult(backend.name, plan, (), paths.rc_script, script_changed, True, in_maintenance)
         with system.config_mount_rw():
-            applied = execute(plan, system)
-            if script_changed:
-                system.write_atomic(paths.rc_script, script, SCRIPT_MODE)
+            # staged before anything changes: a full or read-only disk stops the sync with the host untouched
+            staged = system.stage_atomic(paths.rc_script, script, SCRIPT_MODE) if script_changed else None
+            try:
+                applied = execute(plan, system)
+            except BaseException:
+                if staged is not None:
+                    staged.discard()
+                raise
+            if staged is not None:
+                staged.commit()
             salt = record.get("salt") or new_salt()
             system.write_atomic(paths.applied_state, json.dumps(applied_record(config, salt), indent=1) + "\n",
                                 RECORD_MODE)

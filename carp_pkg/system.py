@@ -180,6 +180,12 @@ class System:
 
     def write_atomic(self, path: str, content: str, mode: int) -> None:
         """Write a sibling temp file with its final mode, fsync, rename: readers see old or new, never a mix."""
+        self.stage_atomic(path, content, mode).commit()
+
+    def stage_atomic(self, path: str, content: str, mode: int) -> "StagedFile":
+        """The first half of write_atomic: the complete temp file, fsynced, not yet renamed into place.
+
+        sync stages the rc script before it changes the host, so a full or read-only disk stops it first."""
         directory = os.path.dirname(path) or "."
         try:
             os.makedirs(directory, exist_ok=True)
@@ -187,23 +193,17 @@ class System:
         except OSError as exc:
             raise EnvironmentProblem(f"cannot write {path}: {exc.strerror}; the previous file is unchanged") from None
         try:
-            os.fchmod(fd, mode)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                os.fchmod(handle.fileno(), mode)
                 handle.write(content)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(temp_path, path)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.unlink(temp_path)
             why = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
             raise EnvironmentProblem(f"cannot write {path}: {why}; the previous file is unchanged") from None
-        with contextlib.suppress(OSError):
-            dir_fd = os.open(directory, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+        return StagedFile(temp_path, path)
 
     def list_dir(self, path: str) -> Tuple[str, ...]:
         try:
@@ -252,3 +252,28 @@ class StreamingProcess:
             stderr = b""
         lines = tuple(line for line in stderr.decode("utf-8", "replace").splitlines() if line.strip())
         return CommandError(f"{what} (exit {self.process.returncode})", lines)
+
+
+@dataclass
+class StagedFile:
+    """A complete temp file beside its target: commit() renames it into place, discard() removes it."""
+
+    temp_path: str
+    path: str
+
+    def commit(self) -> None:
+        try:
+            os.replace(self.temp_path, self.path)
+        except OSError as exc:
+            self.discard()
+            raise EnvironmentProblem(f"cannot write {self.path}: {exc.strerror}; the previous file is unchanged") from None
+        with contextlib.suppress(OSError):
+            dir_fd = os.open(os.path.dirname(self.path) or ".", os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self.temp_path)

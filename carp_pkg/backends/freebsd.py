@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
-from ..fingerprint import password_changed
+from ..fingerprint import password_changed, password_digest
 from ..model import CarpConfig, VhidGroup
 from ..plan import Plan, Step
 from ..running import RunningState, RunningVhid
@@ -51,7 +51,7 @@ def changed_vhid_steps(group: VhidGroup, running: RunningVhid, salt: Optional[st
     new_password = password_changed(group, running, salt)
     if new_password or emptied or (running.advskew, running.advbase) != (group.advskew, group.advbase):
         argv, secret = cmd.carp_params(group.interface, group.vhid, group.advskew, group.advbase,
-                                       group.password if new_password or emptied else None)
+                                       (group.password or None) if new_password or emptied else None)
         changes = []
         if running.advskew != group.advskew:
             changes.append(f"advskew {running.advskew} -> {group.advskew}")
@@ -66,6 +66,14 @@ def changed_vhid_steps(group: VhidGroup, running: RunningVhid, salt: Optional[st
         steps.append(Step(argv, f"update {label}: {reason}", secret, undo=undo))
     steps += [add_address_step(group, address) for address in missing]
     return steps
+
+
+def clears_password(group: VhidGroup, running: RunningVhid, salt: Optional[str]) -> bool:
+    """The config drops the password of a vhid carp-pkg gave one. FreeBSD 10+ ignores an empty key in
+    SIOCSVH (ip_carp.c: `if (carpr.carpr_key[0] != '\\0')`), so `pass ''` would keep the old one."""
+    if group.password or running.secret_digest is None or salt is None:
+        return False
+    return running.secret_digest != password_digest(salt, "")
 
 
 def removed_vhid_steps(running: RunningVhid) -> List[Step]:
@@ -98,6 +106,8 @@ class FreeBSD(Backend):
                 changes += new_vhid_steps(group)
                 continue
             early, late = split_stale(group, current, wanted_ips)
+            if clears_password(group, current, running.password_salt):
+                early, late = list(current.addresses), []  # removing its last VIP destroys the vhid and its key
             removals += [removal_step(group, a) for a in early]
             late_removals += [removal_step(group, a) for a in late]
             emptied = bool(current.addresses) and len(early) == len(current.addresses)

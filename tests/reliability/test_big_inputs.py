@@ -204,8 +204,6 @@ def test_big_input_is_bounded_in_time_and_memory(case, tmp_path):
             assert read_script(root) == PREVIOUS_SCRIPT
 
 
-@pytest.mark.xfail(strict=True, reason="CarpConfig.groups() de-duplicates addresses with a list scan: quadratic in "
-                                       "the addresses of one vhid (model.py; the fix is in the issue 7 report)")
 def test_10000_vips_in_one_vhid_sync_in_bounded_time(tmp_path):
     with FIGURES.case(INPUTS):
         root = firewall_root(tmp_path / "root")

@@ -381,9 +381,6 @@ def test_disk_full_mocked_at_the_write_boundary_keeps_the_old_script(tmp_path, m
         assert read_script(firewall.root) == PREVIOUS_SCRIPT and os.listdir(rc_dir) == ["carp.sh"]
 
 
-@pytest.mark.xfail(strict=True, reason="sync applies the plan, then writes the rc script: when that write fails the "
-                                       "host runs the new config, and the message neither undoes it nor says so "
-                                       "(sync.py; the fix is in the issue 7 report)")
 @pytest.mark.parametrize("fault", ["ENOSPC", "EROFS"])
 def test_script_write_failing_after_the_apply_undoes_it_or_says_what_is_left(fault, tmp_path, monkeypatch):
     with FIGURES.case(FAULTS):
@@ -406,16 +403,17 @@ def test_script_write_failing_after_the_apply_undoes_it_or_says_what_is_left(fau
         assert [fact for fact in left if not mentioned(fact, result.err)] == [], result.err
 
 
-@pytest.mark.xfail(strict=True, reason="apply_plan undoes finished steps only on CommandError: Ctrl-C in the middle "
-                                       "leaves them applied, unnamed (apply.py; the fix is in the issue 7 report)")
 def test_interrupt_in_the_middle_of_the_apply_undoes_the_finished_steps(tmp_path):
     with FIGURES.case(FAULTS):
         firewall = Firewall(tmp_path, "changed")
         before = host_facts(firewall.fake)
 
         class Interrupted(FaultyRunner):
+            pressed = False
+
             def _execute(self, argv, *, mutating, input):
-                if mutating and len(self.mutating_calls) == 3:
+                if mutating and len(self.mutating_calls) == 3 and not self.pressed:
+                    self.pressed = True  # Ctrl-C once, while the fourth command runs
                     raise KeyboardInterrupt
                 return super()._execute(argv, mutating=mutating, input=input)
 

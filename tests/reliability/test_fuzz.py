@@ -8,7 +8,6 @@ import os
 import subprocess
 import tempfile
 
-import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -156,10 +155,6 @@ def test_render_apply_status_reads_back_exactly_the_desired_state(first, second)
             assert stand_in_sync(root, fake) == []
 
 
-@pytest.mark.xfail(strict=True, reason="FreeBSD 10+ ignores an empty key in SIOCSVH (ip_carp.c: `if (carpr.carpr_key[0] "
-                                       "!= '\\0')`), so `pass ''` leaves the old password in place while carp-pkg "
-                                       "records '' as applied (backends/freebsd.py; found by the fuzzer above, the fix "
-                                       "is in the issue 7 report)")
 def test_removing_a_vhids_password_takes_effect():
     with FIGURES.case(FUZZ):
         fake = FakeFreeBSD(STAND_IN_INTERFACES)
