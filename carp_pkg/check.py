@@ -213,6 +213,10 @@ def _ucarp_findings(group: VhidGroup, current: RunningVhid) -> List[Finding]:
     if held is not None and current.state == "MASTER" and not held:
         findings.append(Finding(Status.CRITICAL, group.interface, group.vhid, "held", "the VIP", "nothing",
                                 "MASTER but the VIP is not on the interface (the up script failed?)"))
+    if held and current.state not in HEALTHY_STATES:
+        findings.append(Finding(Status.CRITICAL, group.interface, group.vhid, "held", "nothing", "the VIP",
+                                f"{current.state} but the VIP is still on the interface: a killed ucarp left it "
+                                "behind and the peer may answer for it too; run carp-pkg sync"))
     if getattr(current, "peer_mismatch", False):
         findings.append(Finding(Status.CRITICAL, group.interface, group.vhid, "peer", "verified", "bad digest",
                                 "a peer's advertisements fail the HMAC just now (its password or VIP differs): "

@@ -286,6 +286,9 @@ def test_ucarp_master_without_its_vip_or_with_a_peer_failing_the_hmac_is_critica
                            password_salt=salt)
     assert check(config, stopped).findings[0].line == (
         "eth0 vhid 7 state: expected MASTER or BACKUP, running STOPPED ([ERROR] Unable to bind)")
+    killed_holding = RunningState(vhids=(UcarpVhid(state="STOPPED", held=(address,), **base),), password_salt=salt)
+    lines = [f.line for f in check(config, killed_holding).findings]
+    assert any("STOPPED but the VIP is still on the interface" in line for line in lines)
 
 
 def test_on_the_freebsd_stand_in_check_follows_sync_and_outside_changes(tmp_path):
