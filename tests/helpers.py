@@ -1,5 +1,6 @@
 import io
 import os
+import time
 from dataclasses import dataclass
 
 from carp_pkg import cli
@@ -53,3 +54,14 @@ def host_runner(ifconfig_text: str = "", sysctls=None, fail=None) -> RecordingRu
         return Result()
 
     return RecordingRunner(respond=respond)
+
+
+def wait_until(predicate, timeout, what):
+    """Poll predicate every 0.1 s until it is truthy (returned) or timeout seconds pass (AssertionError)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"not within {timeout} s: {what}")

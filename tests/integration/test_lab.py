@@ -2,7 +2,6 @@
 
 import os
 import signal
-import time
 
 import pytest
 
@@ -10,18 +9,9 @@ from carp_pkg.backends.ucarp import instance_dir
 from carp_pkg.lab.scenarios import failover, settle
 from carp_pkg.paths import Paths
 from carp_pkg.system import RealRunner
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 def netns_pids(lab, host):

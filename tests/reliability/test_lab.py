@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 
 import pytest
 
+from tests.helpers import wait_until
 from tests.reliability.figures import FAULTS, FIGURES, SECRETS
 
 pytestmark = pytest.mark.integration
@@ -43,16 +43,6 @@ def lab(tmp_path):
         problems = made.teardown()
         left = [ns for ns in list_namespaces(RealRunner()) if ns.startswith(made.layout.prefix + "-")]
         assert not problems and not left, f"lab not cleaned up: {problems} {left}"
-
-
-def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 def command_lines():
