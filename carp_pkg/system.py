@@ -222,10 +222,11 @@ class System:
 class StreamingProcess:
     """A long-running reader whose stdout is consumed as it comes (tcpdump -w -); always stopped by `stop()`."""
 
-    def __init__(self, argv: Sequence[str]):
+    def __init__(self, argv: Sequence[str], extra_env: Optional[dict] = None):
         self.argv = tuple(argv)
         env = dict(os.environ)
         env["PATH"] = env.get("PATH", "") + ":" + SYSTEM_PATH
+        env.update(extra_env or {})
         try:
             self.process = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         except FileNotFoundError:
@@ -233,6 +234,9 @@ class StreamingProcess:
         except PermissionError as exc:
             raise EnvironmentProblem(f"cannot run {self.argv[0]}: {exc}") from None
         self.stdout = self.process.stdout
+
+    def running(self) -> bool:
+        return self.process.poll() is None
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -277,3 +281,12 @@ class StagedFile:
     def discard(self) -> None:
         with contextlib.suppress(OSError):
             os.unlink(self.temp_path)
+
+
+def send_signal(pid: int, signal_number: int) -> bool:
+    """Signal a process; False when it is already gone."""
+    try:
+        os.kill(pid, signal_number)
+        return True
+    except ProcessLookupError:
+        return False

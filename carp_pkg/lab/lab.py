@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -19,7 +18,7 @@ import carp_pkg
 from ..backends.ucarp import Ucarp, UcarpRunning, failover_bound
 from ..errors import EnvironmentProblem
 from ..paths import Paths
-from ..system import RealRunner, Result, Runner, System
+from ..system import RealRunner, Result, Runner, StreamingProcess, System, send_signal
 from .configs import default_example, example_vip, host_config_xml
 from .layout import CLIENT, DEFAULT_ADVSKEW, HOSTS, LINK, LabLayout, build_commands, new_layout
 
@@ -60,7 +59,7 @@ class Measurement:
 class Probe:
     """The client's ARP probe, collected by a thread: [(monotonic time, host or mac)]."""
 
-    def __init__(self, process: subprocess.Popen, names: Dict[str, str]):
+    def __init__(self, process: StreamingProcess, names: Dict[str, str]):
         self.process = process
         self.names = names
         self.answers: List[Tuple[float, str]] = []
@@ -70,7 +69,7 @@ class Probe:
 
     def _read(self) -> None:
         for line in self.process.stdout:
-            words = line.split()
+            words = line.decode("ascii", "replace").split()
             if len(words) == 2:
                 with self._lock:
                     self.answers.append((float(words[0]), self.names.get(words[1], words[1])))
@@ -87,10 +86,7 @@ class Probe:
         return sorted({name for t, name in self.since(now - window)})
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=5)
+        self.process.stop()
         self._thread.join(timeout=5)
 
 
@@ -214,8 +210,7 @@ class Lab:
         vip = self.layout.vip.split("/")[0]
         argv = ("ip", "netns", "exec", self.layout.namespace(CLIENT), sys.executable, "-m", "carp_pkg.lab.probe",
                 LINK, vip, f"{seconds:.1f}")
-        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                   env=_python_env())
+        process = StreamingProcess(argv, extra_env=_python_env())
         probe = Probe(process, self.macs())
         self.probes.append(probe)
         return probe
@@ -302,8 +297,7 @@ def stop_processes_in(namespace: str, runner: Runner, grace_s: float = 3.0) -> N
     for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 1.0)):
         remaining = pids()
         for pid in remaining:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
+            send_signal(pid, sig)
         deadline = time.monotonic() + wait
         while remaining and time.monotonic() < deadline:
             time.sleep(0.05)

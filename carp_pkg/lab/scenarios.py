@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import signal
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from ..backends.ucarp import CAPTURE_TIMEOUT_S, master_down_bound
+from ..system import send_signal
 from .lab import Lab, LabError, Measurement
 from .layout import HOSTS
 
@@ -40,7 +40,7 @@ def failure_actions(lab: Lab, how: str, master: str) -> Tuple[str, Callable[[], 
         if pid is None:
             raise LabError(f"host {master} is MASTER but its ucarp pid is unknown")
         # SIGTERM: ucarp -z runs its down script (the VIP goes) and exits; sync starts it again
-        return (f"kill ucarp on {master} (SIGTERM)", lambda: os.kill(pid, signal.SIGTERM),
+        return (f"kill ucarp on {master} (SIGTERM)", lambda: send_signal(pid, signal.SIGTERM),
                 f"carp-pkg sync on {master}", lambda: lab.sync(master))
     if how == "link":
         # ucarp 1.5.2 exits when its link goes down (poll() reports POLLERR): link up, then sync restarts it
