@@ -69,3 +69,8 @@ def password_changed(group: VhidGroup, running: RunningVhid, salt: Optional[str]
     if running.secret_digest is None or salt is None:
         return True
     return running.secret_digest != password_digest(salt, group.password)
+
+
+def password_to_set(group: VhidGroup, running: RunningVhid, salt: Optional[str]) -> bool:
+    """FreeBSD ignores an empty key in SIOCSVH, so only a non-empty changed (or unknown) password is set."""
+    return bool(group.password) and password_changed(group, running, salt)

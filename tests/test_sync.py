@@ -181,3 +181,13 @@ def test_password_change_touches_only_that_vhid(root):
     runner = host_runner(SEED_RUNNING, SYSCTLS)
     assert sync(root, runner).code == 0
     assert runner.mutating_calls == [("ifconfig", "em1", "vhid", "1", "advskew", "0", "advbase", "1", "pass", "new-secret")]
+
+
+def test_adopting_a_running_host_resends_only_the_passwords_it_cannot_verify(root):
+    runner = host_runner(SEED_RUNNING, SYSCTLS)
+    assert sync(root, runner).code == 0
+    # vhid 1 has a password carp-pkg never applied here: set it once; vhid 2 has none, and FreeBSD
+    # ignores an empty key, so there is nothing to send for it
+    assert runner.mutating_calls == [("ifconfig", "em1", "vhid", "1", "advskew", "0", "advbase", "1", "pass", "lan-secret")]
+    again = host_runner(SEED_RUNNING, SYSCTLS)
+    assert sync(root, again).code == 0 and again.mutating_calls == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
-from ..fingerprint import password_changed, password_digest
+from ..fingerprint import password_digest, password_to_set
 from ..model import CarpConfig, VhidGroup
 from ..plan import Plan, Step
 from ..running import RunningState, RunningVhid
@@ -48,7 +48,7 @@ def changed_vhid_steps(group: VhidGroup, running: RunningVhid, salt: Optional[st
     label = cmd.group_label(group)
     steps: List[Step] = []
     missing = [a for a in group.addresses if a not in running.addresses]
-    new_password = password_changed(group, running, salt)
+    new_password = password_to_set(group, running, salt)
     if new_password or emptied or (running.advskew, running.advbase) != (group.advskew, group.advbase):
         argv, secret = cmd.carp_params(group.interface, group.vhid, group.advskew, group.advbase,
                                        (group.password or None) if new_password or emptied else None)

@@ -9,7 +9,7 @@ from ..plan import Plan, Step
 from ..running import RunningState, RunningVhid
 from . import commands as cmd
 from .base import Backend
-from ..fingerprint import password_changed
+from ..fingerprint import password_to_set
 
 
 def assign_carp_interfaces(groups: Tuple[VhidGroup, ...], running: RunningState) -> Dict[Tuple[str, int], str]:
@@ -59,7 +59,7 @@ def new_carp_steps(carp_if: str, group: VhidGroup) -> List[Step]:
 
 def changed_carp_steps(carp_if: str, group: VhidGroup, running: RunningVhid, salt) -> List[Step]:
     steps: List[Step] = []
-    new_password = password_changed(group, running, salt)
+    new_password = password_to_set(group, running, salt)
     if new_password or (running.advskew, running.advbase) != (group.advskew, group.advbase):
         argv, secret = cmd.carp_params(carp_if, group.vhid, group.advskew, group.advbase,
                                        group.password if new_password else None)
