@@ -286,34 +286,6 @@ def _field_value(field: _Field) -> Optional[str]:
     return text if field.tag == "password" else text.strip()
 
 
-def _replay(element, target: _Collector) -> None:
-    """Feed an already parsed tree to the collector (depth is at most MAX_DEPTH: libxml2 refused deeper)."""
-    if not isinstance(element.tag, str):
-        return
-    target.start(element.tag, element.attrib)
-    if element.text:
-        target.data(element.text)
-    for child in element:
-        _replay(child, target)
-        if child.tail:
-            target.data(child.tail)
-    target.end(element.tag)
-
-
-def _collect_tree(root) -> RawConfig:
-    collector = _Collector("config.xml")
-    _replay(root, collector)
-    return collector.close()
-
-
-def read_interfaces(root) -> Tuple[HostInterface, ...]:
-    return _collect_tree(root).interfaces
-
-
-def read_entries(root) -> Tuple[RawEntry, ...]:
-    return _collect_tree(root).entries
-
-
 def parse_config_bytes(data: bytes, source: str = "config.xml") -> RawConfig:
     if not data.strip():
         raise ConfigError(f"{source}: the file is empty")
