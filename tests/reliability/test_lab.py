@@ -14,22 +14,18 @@ from tests.reliability.figures import FAULTS, FIGURES, SECRETS
 
 pytestmark = pytest.mark.integration
 
-try:
-    from carp_pkg.lab import Lab
-    from carp_pkg.lab.lab import list_namespaces
-    from carp_pkg.lab.scenarios import settle
-    from carp_pkg.system import RealRunner
-    from tests.integration.conftest import _why_no_lab
-    MISSING = None
-except ImportError as exc:  # the lab pieces (issue: ucarp backend + netns lab) are not in this tree
-    MISSING = f"the ucarp lab is not available ({exc})"
+from carp_pkg.lab import Lab
+from carp_pkg.lab.lab import list_namespaces
+from carp_pkg.lab.scenarios import settle
+from carp_pkg.system import RealRunner
+from tests.integration.conftest import _why_no_lab
 
 MARK = "Sx7-MARKER-lab"
 
 
 @pytest.fixture
 def lab(tmp_path):
-    reason = MISSING or _why_no_lab()
+    reason, _ = _why_no_lab()
     if reason:
         pytest.skip(f"RELIABILITY LAB TESTS NOT RUN: {reason}")
     made = Lab.create(str(tmp_path / "lab"), prefix=f"crl{os.getpid() % 100000}")
