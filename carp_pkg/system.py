@@ -235,9 +235,6 @@ class StreamingProcess:
             raise EnvironmentProblem(f"cannot run {self.argv[0]}: {exc}") from None
         self.stdout = self.process.stdout
 
-    def running(self) -> bool:
-        return self.process.poll() is None
-
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()

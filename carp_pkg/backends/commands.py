@@ -54,9 +54,12 @@ def pfsync_up(settings: PfsyncSettings) -> Step:
                 undo=(IFCONFIG, PFSYNC_IF, "-syncdev", "down"))
 
 
-def pfsync_down(previous: Optional[RunningPfsync]) -> Step:
-    undo = (IFCONFIG, PFSYNC_IF, "syncdev", previous.syncdev, "up") if previous and previous.syncdev else None
-    return Step((IFCONFIG, PFSYNC_IF, "-syncdev", "down"), "no VIP asks for pfsync any more", undo=undo)
+def pfsync_down_steps(previous: Optional[RunningPfsync]) -> List[Step]:
+    """Take pfsync off its sync device, when it has one."""
+    if previous is None or not previous.syncdev:
+        return []
+    return [Step((IFCONFIG, PFSYNC_IF, "-syncdev", "down"), "no VIP asks for pfsync any more",
+                 undo=(IFCONFIG, PFSYNC_IF, "syncdev", previous.syncdev, "up"))]
 
 
 def pfsync_needs_setup(settings: PfsyncSettings, running: Optional[RunningPfsync]) -> bool:

@@ -120,11 +120,9 @@ class FreeBSD(Backend):
         return Plan(self.name, tuple(steps), tuple(warnings))
 
     def pfsync_steps(self, config: CarpConfig, running: RunningState) -> List[Step]:
-        if config.pfsync is not None:
-            return [cmd.pfsync_up(config.pfsync)] if cmd.pfsync_needs_setup(config.pfsync, running.pfsync) else []
-        if running.pfsync is not None and running.pfsync.syncdev:
-            return [cmd.pfsync_down(running.pfsync)]
-        return []
+        if config.pfsync is None:
+            return cmd.pfsync_down_steps(running.pfsync)
+        return [cmd.pfsync_up(config.pfsync)] if cmd.pfsync_needs_setup(config.pfsync, running.pfsync) else []
 
     def stop_plan(self, config: CarpConfig) -> Plan:
         steps: List[Step] = []

@@ -99,7 +99,7 @@ class FreeBSDLegacy(Backend):
 
     def pfsync_steps(self, config: CarpConfig, running: RunningState) -> List[Step]:
         if config.pfsync is None:
-            return [cmd.pfsync_down(running.pfsync)] if running.pfsync and running.pfsync.syncdev else []
+            return cmd.pfsync_down_steps(running.pfsync)
         if not cmd.pfsync_needs_setup(config.pfsync, running.pfsync):
             return []
         steps = []
