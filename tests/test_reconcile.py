@@ -299,3 +299,18 @@ def test_legacy_resync_of_an_unchanged_config_issues_nothing(tmp_path):
     result = run_cli(["--root", str(tmp_path), "sync", "--backend", "freebsd-legacy"], runner=again)
     assert result.code == 0, result.err
     assert again.mutating_calls == []
+
+
+def test_legacy_address_moving_to_another_carp_interface_leaves_before_it_arrives():
+    legacy = get_backend("freebsd-legacy")
+    running = parse_ifconfig(read_fixture("ifconfig", "freebsd-8-legacy.txt"))  # carp0: 192.168.1.1, carp1: 203.0.113.1
+    config = build_config(read_config_xml(fixture_path("config", "seed-style.xml")))
+    first, second = config.vips
+    swapped = config.__class__(vips=(first.__class__(**{**first.__dict__, "address": second.address}),
+                                     second.__class__(**{**second.__dict__, "address": first.address})),
+                               pfsync=config.pfsync)
+    argvs = [s.argv for s in legacy.plan(swapped, running).steps]
+    assert argvs.index(("ifconfig", "carp1", "inet", "203.0.113.1", "-alias")) < \
+        argvs.index(("ifconfig", "carp0", "inet", "203.0.113.1/24", "alias"))
+    assert argvs.index(("ifconfig", "carp0", "inet", "192.168.1.1", "-alias")) < \
+        argvs.index(("ifconfig", "carp1", "inet", "192.168.1.1/24", "alias"))

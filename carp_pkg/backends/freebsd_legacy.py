@@ -57,7 +57,14 @@ def new_carp_steps(carp_if: str, group: VhidGroup) -> List[Step]:
     return steps + [alias_step(carp_if, group, a) for a in others]
 
 
+def stale_removal_steps(carp_if: str, group: VhidGroup, running: RunningVhid) -> List[Step]:
+    return [Step(cmd.remove_address(carp_if, address), f"VIP {address} is no longer in vhid {group.vhid}",
+                 undo=alias_step(carp_if, group, address).argv)
+            for address in running.addresses if address not in group.addresses]
+
+
 def changed_carp_steps(carp_if: str, group: VhidGroup, running: RunningVhid, salt) -> List[Step]:
+    """The vhid line when a setting changed, and the additions (stale addresses go first, in plan())."""
     steps: List[Step] = []
     new_password = password_to_set(group, running, salt)
     if new_password or (running.advskew, running.advbase) != (group.advskew, group.advbase):
@@ -65,10 +72,6 @@ def changed_carp_steps(carp_if: str, group: VhidGroup, running: RunningVhid, sal
                                        group.password if new_password else None)
         undo = None if new_password else cmd.carp_params(carp_if, group.vhid, running.advskew, running.advbase, None)[0]
         steps.append(Step(argv, f"update vhid {group.vhid} on {carp_if}", secret, undo=undo))
-    for address in running.addresses:
-        if address not in group.addresses:
-            steps.append(Step(cmd.remove_address(carp_if, address), f"VIP {address} is no longer in vhid {group.vhid}",
-                              undo=alias_step(carp_if, group, address).argv))
     steps += [alias_step(carp_if, group, a) for a in group.addresses if a not in running.addresses]
     return steps
 
@@ -86,11 +89,17 @@ class FreeBSDLegacy(Backend):
             for v in running.vhids if v.interface.startswith("carp") and v.interface not in kept
         ]
         running_by_name = {v.interface: v for v in running.vhids}
+        changes: List[Step] = []
         for group in groups:
             carp_if = names[(group.interface, group.vhid)]
             current = running_by_name.get(carp_if)
-            steps += (new_carp_steps(carp_if, group) if current is None
-                      else changed_carp_steps(carp_if, group, current, running.password_salt))
+            if current is None:
+                changes += new_carp_steps(carp_if, group)
+            else:
+                # every stale address leaves before any is added: an address may move to another carpN
+                steps += stale_removal_steps(carp_if, group, current)
+                changes += changed_carp_steps(carp_if, group, current, running.password_salt)
+        steps += changes
         steps += self.pfsync_steps(config, running)
         steps += cmd.preempt_steps(config, running)
         steps += cmd.sysctl_step("net.inet.carp.arpbalance", 1 if config.balancing else 0, running.sysctls.arpbalance,
