@@ -6,7 +6,7 @@ import shlex
 from dataclasses import dataclass
 from typing import List, Tuple
 
-from .errors import CommandError, Interrupted
+from .errors import CommandError, ExitCode, Interrupted
 from .plan import Plan, Step
 from .system import Runner
 
@@ -53,11 +53,12 @@ def apply_plan(plan: Plan, runner: Runner) -> Tuple[Step, ...]:
                 details.append("the host is back in its previous state; the rc script was not changed")
             raise ApplyError(f"step {number} of {len(plan.steps)} failed ({step.why}): {_shown(step)}",
                              tuple(details)) from None
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interruption:
             rollback = roll_back(done, runner)
             details = [f"step {number} may or may not have taken effect: {_shown(step)}",
                        f"rolled back {len(rollback.undone)} of the {len(done)} finished steps", *rollback.left]
-            raise Interrupted(f"interrupted at step {number} of {len(plan.steps)} ({step.why})",
-                              tuple(details)) from None
+            signal_name = getattr(interruption, "signal_name", "SIGINT")
+            raise Interrupted(f"interrupted by {signal_name} at step {number} of {len(plan.steps)} ({step.why})",
+                              tuple(details), exit_code=getattr(interruption, "exit_code", ExitCode.INTERRUPTED)) from None
         done.append(step)
     return tuple(done)

@@ -7,8 +7,8 @@ Returns raw strings only; model checks happen in validate.py.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
-import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 from xml.etree.ElementTree import ParseError
@@ -17,7 +17,8 @@ import defusedxml
 import defusedxml.ElementTree
 from lxml import etree
 
-from .errors import ConfigError
+from .errors import ConfigError, InputError
+from .fs import read_bounded
 from .running import IPInterface
 
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
@@ -116,6 +117,13 @@ def refuse_dtd_and_entities(data: bytes, source: str) -> None:
         raise ConfigError(f"{source}: not well-formed XML: {shorten(str(exc), 200)}") from None
     except (LookupError, UnicodeError) as exc:  # expat: an encoding it does not know, bytes it cannot decode
         raise ConfigError(f"{source}: not well-formed XML: cannot decode it ({shorten(str(exc), 200)})") from None
+    except ValueError as exc:  # expat: "multi-byte encodings are not supported" (Shift_JIS, GBK, Big5, ...)
+        raise _encoding_refused(source, exc) from None
+
+
+def _encoding_refused(source: str, exc: Exception) -> ConfigError:
+    return ConfigError(f"{source}: cannot read this XML encoding ({shorten(str(exc), 120)}); pfSense writes "
+                       "config.xml as UTF-8: convert it (iconv -t UTF-8) and fix the <?xml encoding=...?> line")
 
 
 def hardened_parser(target=None) -> etree.XMLParser:
@@ -295,28 +303,21 @@ def parse_config_bytes(data: bytes, source: str = "config.xml") -> RawConfig:
         return etree.fromstring(data, parser)
     except (etree.XMLSyntaxError, LookupError, UnicodeError) as exc:
         raise _xml_error(source, exc) from None
+    except ValueError as exc:
+        raise _encoding_refused(source, exc) from None
 
 
 def read_config_xml(path: str, max_bytes: int = MAX_CONFIG_BYTES) -> RawConfig:
     return parse_config_bytes(read_config_bytes(path, max_bytes), path)
 
 
+CONFIG_HINTS = {errno.ENOENT: " (give the pfSense config with --config FILE)",
+                errno.EACCES: " (run as root, or copy the file)"}
+
+
 def read_config_bytes(path: str, max_bytes: int = MAX_CONFIG_BYTES) -> bytes:
-    """The file's bytes, refused with a clear message when missing, unreadable or too large."""
+    """The file's bytes, refused with a clear message when missing, unreadable, not a file or too large."""
     try:
-        size = os.path.getsize(path)
-        if size > max_bytes:
-            raise ConfigError(f"{path}: {size / 1048576:.0f} MiB is larger than the {max_bytes // 1048576} MiB "
-                              "a config.xml may be; refusing to parse it")
-        with open(path, "rb") as handle:
-            data = handle.read(max_bytes + 1)
-        if len(data) > max_bytes:  # a pipe or device reports size 0: count what it delivers instead
-            raise ConfigError(f"{path}: more than the {max_bytes // 1048576} MiB a config.xml may be; "
-                              "refusing to parse it")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file (give the pfSense config with --config FILE)") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a config.xml") from None
-    except PermissionError:
-        raise ConfigError(f"{path}: permission denied (run as root, or copy the file)") from None
-    return data
+        return read_bounded(path, max_bytes, "config.xml", CONFIG_HINTS)
+    except InputError as exc:
+        raise ConfigError(exc.message) from None

@@ -14,6 +14,7 @@ class ExitCode(IntEnum):
     COMMAND_FAILED = 5
     ENVIRONMENT = 6
     INTERRUPTED = 130
+    TERMINATED = 143
 
 
 class CarpError(Exception):
@@ -30,10 +31,15 @@ class CarpError(Exception):
         return "\n".join((self.message, *("  " + d for d in self.details)))
 
 
-class ConfigError(CarpError):
-    """config.xml is unreadable, unsafe or invalid."""
+class InputError(CarpError):
+    """An input carp-pkg was given is unreadable, too large, unsafe or malformed: config.xml, a capture
+    (ifconfig text, pcap), a JSON entry, a manifest or a state file. Nothing was changed."""
 
     exit_code = ExitCode.INVALID_CONFIG
+
+
+class ConfigError(InputError):
+    """config.xml is unreadable, unsafe or invalid."""
 
 
 class LockError(CarpError):
@@ -64,3 +70,14 @@ class Interrupted(CarpError):
     """Ctrl-C (SIGINT) in the middle of an apply: the finished steps were rolled back."""
 
     exit_code = ExitCode.INTERRUPTED
+
+    def __init__(self, message: str, details: tuple = (), exit_code: int = ExitCode.INTERRUPTED):
+        super().__init__(message, details)
+        self.exit_code = ExitCode(exit_code)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, delivered like Ctrl-C so that an apply in progress is rolled back the same way."""
+
+    signal_name = "SIGTERM"
+    exit_code = ExitCode.TERMINATED

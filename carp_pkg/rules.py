@@ -13,12 +13,15 @@ Rule shapes follow the references the port is checked against:
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 from .errors import ConfigError
 from .model import CarpConfig
-from .validate import DEVICE_NAME
+# Stricter than a device name in general: pf reads `em0:network` as a modifier and a leading digit as a number.
+PF_DEVICE_NAME = re.compile(r"\A[A-Za-z][A-Za-z0-9_.\-]{0,14}\Z")
 
 ANCHOR = "carp"
 LOAD_COMMAND = f"pfctl -a {ANCHOR} -f -"
@@ -61,7 +64,7 @@ class PfRule:
 
 def _checked_device(name: str) -> str:
     """Interface names are pasted into pf syntax: refuse anything that is not a plain device name."""
-    if not DEVICE_NAME.match(name):
+    if not PF_DEVICE_NAME.match(name):
         raise ConfigError(f"interface {name!r} cannot be used in a pf rule (expected a device name like em0)")
     return name
 

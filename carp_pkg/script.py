@@ -43,19 +43,36 @@ exit $failed
 """
 
 
+def comment_text(text: str) -> str:
+    """Text made safe for a `# ...` shell comment: a newline (or any control or separator character a
+    shell or an editor might take as a line end) would end the comment and run the rest as a command."""
+    return "".join(char if char.isprintable() else _escaped(char) for char in str(text))
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def comment(text: str, indent: str = "") -> str:
+    """The one place that writes a comment into generated shell text."""
+    return f"{indent}# {comment_text(text)}"
+
+
 def _lines(steps: List[Step], show_secrets: bool) -> List[str]:
     body = []
     for step in steps:
-        body.append(f"\t# {step.why}")
+        body.append(comment(step.why, "\t"))
         body.append("\trun " + " ".join(shlex.quote(arg) for arg in step.shown(show_secrets)))
     return body or ["\t:"]
 
 
 def render_script(start: Plan, stop: Plan, config_path: str, show_secrets: bool = True,
                   filter_configure: str = FILTER_CONFIGURE) -> str:
-    lines = [PROLOGUE.format(version=__version__, config=config_path, backend=start.backend, system_path=SYSTEM_PATH)]
+    lines = [PROLOGUE.format(version=__version__, config=comment_text(config_path), backend=comment_text(start.backend),
+                             system_path=SYSTEM_PATH)]
     for warning in start.warnings:
-        lines.append(f"# warning: {warning}")
+        lines.append(comment(f"warning: {warning}"))
     lines.append("carp_start() {")
     lines += _lines(list(start.steps), show_secrets)
     lines.append("\t# pfSense: reload the filter so the CARP/pfsync pass rules follow")
@@ -74,5 +91,5 @@ def render_script(start: Plan, stop: Plan, config_path: str, show_secrets: bool 
 def render_commands(plan: Plan, show_secrets: bool = False) -> str:
     lines = []
     for step in plan.steps:
-        lines.append(" ".join(shlex.quote(arg) for arg in step.shown(show_secrets)) + f"  # {step.why}")
+        lines.append(" ".join(shlex.quote(arg) for arg in step.shown(show_secrets)) + "  " + comment(step.why))
     return "\n".join(lines) + ("\n" if lines else "")

@@ -10,6 +10,7 @@ from .apply import apply_plan
 from .backends.base import Backend
 from .configxml import read_config_xml
 from .errors import ConfigError
+from .fs import MAX_INPUT_BYTES
 from .fingerprint import applied_record, new_salt, parse_record, with_digests
 from .model import CarpConfig
 from .paths import CONFIG_XML, Paths
@@ -100,10 +101,11 @@ def sync(system: System, paths: Paths, backend: Backend, lock_timeout: float = 3
         running, record = observe(backend, system, paths, running_override)
         plan = backend.plan(config, running)
         script = rc_script_text(backend, config, paths)
-        script_changed = system.read_text(paths.rc_script) != script
+        script_changed = system.read_text(paths.rc_script, limit=MAX_INPUT_BYTES) != script
         if system.dry_run:
             return SyncResult(backend.name, plan, (), paths.rc_script, script_changed, True, in_maintenance)
         with system.config_mount_rw():
+            system.remove_stale_staged(paths.rc_script)
             # staged before anything changes: a full or read-only disk stops the sync with the host untouched
             staged = system.stage_atomic(paths.rc_script, script, SCRIPT_MODE) if script_changed else None
             try:

@@ -6,14 +6,20 @@ import contextlib
 import errno
 import fcntl
 import os
+import stat
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
-from .errors import CommandError, EnvironmentProblem, LockError
+from .errors import CommandError, EnvironmentProblem, InputError, LockError
+from .fs import (MAX_SMALL_INPUT_BYTES, PUBLIC_DIR_MODE, ensure_directory, ensure_private_directory,
+                 open_for_writing, read_bounded)
 from .paths import NANOBSD_MOUNT, Paths
+
+LOCK_FILE_MODE = 0o644
+STAGED_SUFFIX_CHARS = 8  # tempfile.mkstemp's random part
 
 SYSTEM_PATH = "/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin"
 COMMAND_TIMEOUT_S = 120
@@ -128,9 +134,19 @@ class System:
     # --- pfSense config lock ------------------------------------------------------------------------
     @contextlib.contextmanager
     def config_lock(self, timeout_s: float) -> Iterator[None]:
-        """pfSense's lock(): flock on /tmp/config.lock, waiting at most timeout_s."""
-        os.makedirs(os.path.dirname(self.paths.lock), exist_ok=True)
-        handle = open(self.paths.lock, "a+")
+        """pfSense's lock(): flock on /tmp/config.lock, waiting at most timeout_s.
+
+        The lock lives in a world-writable directory: a symlink planted there is refused, never followed
+        (following it would create or open a file of the attacker's choosing as root)."""
+        ensure_directory(os.path.dirname(self.paths.lock), PUBLIC_DIR_MODE)
+        try:
+            fd = os.open(self.paths.lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, LOCK_FILE_MODE)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise LockError(f"the config lock {self.paths.lock} is a symbolic link; refusing to follow it "
+                                "(someone may be attacking this host: remove the link)") from None
+            raise EnvironmentProblem(f"cannot open the config lock {self.paths.lock}: {exc.strerror}") from None
+        handle = os.fdopen(fd, "r+")
         try:
             deadline = self.clock() + timeout_s
             while True:
@@ -171,12 +187,53 @@ class System:
             self.runner.run(("mount", "-u", "-r", NANOBSD_MOUNT), check=False)
 
     # --- files -----------------------------------------------------------------------------------
-    def read_text(self, path: str) -> Optional[str]:
-        try:
-            with open(path, encoding="utf-8", errors="replace") as handle:
-                return handle.read()
-        except (FileNotFoundError, NotADirectoryError):
+    def read_text(self, path: str, limit: int = MAX_SMALL_INPUT_BYTES) -> Optional[str]:
+        """A state file's text (at most `limit` bytes, regular files and pipes only); None when missing."""
+        if not os.path.lexists(path):
             return None
+        try:
+            return read_bounded(path, limit, "state file").decode("utf-8", errors="replace")
+        except InputError:
+            if not os.path.lexists(path):
+                return None  # gone in between (a process that just exited)
+            raise
+
+    def ensure_directory(self, directory: str) -> None:
+        """carp-pkg's own state dir and everything below it keep secrets: private; other directories are only
+        created where missing (0755), never changed."""
+        state = os.path.abspath(self.paths.state_dir)
+        target = os.path.abspath(directory)
+        if target == state or target.startswith(state + os.sep):
+            ensure_private_directory(state)
+            if target != state:
+                ensure_private_directory(target)
+        else:
+            ensure_directory(target, PUBLIC_DIR_MODE)
+
+    def remove_stale_staged(self, path: str) -> Tuple[str, ...]:
+        """Temp copies of `path` left by a write that was killed (SIGKILL, power loss): `.NAME.XXXXXXXX`.
+        They may hold secrets, and only carp-pkg makes them, so they go at the start of the next write."""
+        directory, name = os.path.split(path)
+        prefix = "." + name + "."
+        removed = []
+        for entry in self.list_dir(directory):
+            if not (entry.startswith(prefix) and len(entry) == len(prefix) + STAGED_SUFFIX_CHARS):
+                continue
+            candidate = os.path.join(directory, entry)
+            try:
+                info = os.lstat(candidate)
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid() and self.remove_file(candidate):
+                removed.append(candidate)
+        return tuple(removed)
+
+    def write_owned(self, path: str, content: str, mode: int, append: bool = False) -> None:
+        """Write (or append to) a file in place without following a symlink, with exactly `mode`."""
+        self.ensure_directory(os.path.dirname(path) or ".")
+        fd = open_for_writing(path, mode, append=append)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
 
     def write_atomic(self, path: str, content: str, mode: int) -> None:
         """Write a sibling temp file with its final mode, fsync, rename: readers see old or new, never a mix."""
@@ -187,8 +244,8 @@ class System:
 
         sync stages the rc script before it changes the host, so a full or read-only disk stops it first."""
         directory = os.path.dirname(path) or "."
+        self.ensure_directory(directory)
         try:
-            os.makedirs(directory, exist_ok=True)
             fd, temp_path = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=directory)
         except OSError as exc:
             raise EnvironmentProblem(f"cannot write {path}: {exc.strerror}; the previous file is unchanged") from None

@@ -14,7 +14,9 @@ from .model import CarpConfig, PfsyncSettings, Problem, VirtualIP
 PASSWORD_MAX_BYTES = 19  # CARP_KEY_LEN is 20 with the NUL; ifconfig strlcpy()s silently past that
 TRUE_WORDS = frozenset({"on", "yes", "true", "1"})
 FALSE_WORDS = frozenset({"", "off", "no", "false", "0"})
-DEVICE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,14}$")
+# FreeBSD IFNAMSIZ and Linux IFNAMSIZ are 16 with the NUL. A name also becomes part of file names (ucarp
+# state) and script text, so only these characters are accepted, from any source, never escaped.
+DEVICE_NAME = re.compile(r"\A[A-Za-z0-9_.:\-]{1,15}\Z")
 FIELD_ALIASES = {"premption": "preempt", "preemption": "preempt"}
 RANGES = {"vhid": (1, 255), "advskew": (0, 254), "advbase": (1, 255)}
 DEFAULTS = {"vhid": 1, "advskew": 0, "advbase": 1}
@@ -106,10 +108,41 @@ def _address(entry: _Entry):
     if address.version == 6 and address.ipv4_mapped:
         entry.problem("ipaddress", f"{_shown(value)} is an IPv4-mapped IPv6 address; write {address.ipv4_mapped} instead")
         return None
+    embedded = _embedded_ipv4(address)
+    if embedded is not None:
+        ipv4, kind = embedded
+        entry.problem("ipaddress", f"{_shown(value)} is an IPv6 address that embeds the IPv4 address {ipv4} "
+                                   f"({kind}); write {ipv4} for an IPv4 VIP")
+        return None
     if address.is_multicast or address.is_loopback or address.is_unspecified:
         entry.problem("ipaddress", f"{value} cannot be a virtual IP (multicast, loopback or unspecified)")
         return None
     return address
+
+
+IPV4_EMBEDDING = (
+    (ipaddress.ip_network("::/96"), "IPv4-compatible, deprecated by RFC 4291"),
+    (ipaddress.ip_network("::ffff:0:0:0/96"), "IPv4-translated, RFC 2765"),
+)
+
+
+def _embedded_ipv4(address):
+    """(IPv4 address, kind) for ::a.b.c.d and ::ffff:0:a.b.c.d, which no host configures as a VIP."""
+    if address.version != 6 or int(address) <= 1:
+        return None
+    for network, kind in IPV4_EMBEDDING:
+        if address in network:
+            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF), kind
+    return None
+
+
+def valid_device_name(name: str) -> bool:
+    return bool(DEVICE_NAME.match(name)) and name not in (".", "..")
+
+
+def device_name_problem(name: str) -> str:
+    return (f"{_shown(name)} is not a valid device name: at most 15 bytes of A-Z a-z 0-9 _ . : - "
+            "(no spaces, slashes or control characters)")
 
 
 def _interface_with_prefix(entry: _Entry, address):
@@ -163,28 +196,40 @@ def _known_names(raw: RawConfig) -> str:
     return ", ".join(names) or "none defined in <interfaces>"
 
 
-def _resolve_device(raw: RawConfig, name: str) -> Tuple[Optional[HostInterface], Optional[str]]:
-    """A friendly name (lan) or a real device (em1) → (host interface if known, real device)."""
-    host_if = raw.interface_named(name) or raw.interface_with_device(name)
+def _resolve_device(raw: RawConfig, name: str) -> Tuple[Optional[HostInterface], Optional[str], str]:
+    """A friendly name (lan) or a real device (em1) → (host interface if known, real device, problem)."""
+    if not valid_device_name(name) and raw.interface_named(name) is None:
+        return None, None, device_name_problem(name)
+    by_name, by_device = raw.interface_named(name), raw.interface_with_device(name)
+    if by_name is not None and by_device is not None and by_name is not by_device:
+        return None, None, (f"{_shown(name)} is ambiguous: it is the name of <{by_name.name}> (device "
+                            f"{by_name.device}) and the device of <{by_device.name}>; write {by_name.name} "
+                            f"for {by_name.device} or {by_device.name} for {by_device.device}")
+    host_if = by_name or by_device
     if host_if is not None:
-        return host_if, host_if.device
-    if not raw.interfaces and DEVICE_NAME.match(name):
-        return None, name  # a bare config without <interfaces> names real devices directly
-    return None, None
+        if not valid_device_name(host_if.device):
+            return None, None, f"<{host_if.name}> has the device {device_name_problem(host_if.device)}"
+        return host_if, host_if.device, ""
+    if not raw.interfaces:
+        return None, name, ""  # a bare config without <interfaces> names real devices directly
+    return None, None, f"{_shown(name)} is not an interface of this host (known: {_known_names(raw)})"
 
 
 def _interface(entry: _Entry, raw: RawConfig, address) -> Tuple[str, str]:
     name = entry.text("interface")
     if name:
-        host_if, device = _resolve_device(raw, name)
+        host_if, device, problem = _resolve_device(raw, name)
         if device is None:
-            entry.problem("interface", f"{_shown(name)} is not an interface of this host (known: {_known_names(raw)})")
+            entry.problem("interface", problem)
             return "", ""
         return device, host_if.name if host_if else ""
     if address is None:
         return "", ""
     matches = [i for i in raw.interfaces if any(address in a.network for a in i.addresses)]
     if len(matches) == 1:
+        if not valid_device_name(matches[0].device):
+            entry.problem("interface", f"<{matches[0].name}> has the device {device_name_problem(matches[0].device)}")
+            return "", ""
         return matches[0].device, matches[0].name
     if not matches:
         entry.problem("interface", f"no interface given and no interface's subnet contains {address}; "
@@ -206,9 +251,9 @@ def _pfsync(entries: List[Tuple[_Entry, bool]], raw: RawConfig) -> Optional[Pfsy
         if not name:
             entry.problem("synciface", "pfsync is on but no sync interface is set (the original wrote `syncif` with no device)")
             continue
-        host_if, device = _resolve_device(raw, name)
+        host_if, device, problem = _resolve_device(raw, name)
         if device is None:
-            entry.problem("synciface", f"{_shown(name)} is not an interface of this host (known: {_known_names(raw)})")
+            entry.problem("synciface", problem)
             continue
         settings = PfsyncSettings(syncdev=device, friendly_interface=host_if.name if host_if else "")
         if chosen is None:
@@ -243,9 +288,15 @@ def _group_conflicts(vips: List[Tuple[str, VirtualIP]], problems: List[Problem],
             seen_address[address] = (where, vip)
 
 
+def _interface_problems(raw: RawConfig) -> List[Problem]:
+    """Every <interfaces><NAME><if> must be a device name: it reaches file names, scripts and messages."""
+    return [Problem(f"interfaces.{shorten(i.name)}.if", device_name_problem(i.device))
+            for i in raw.interfaces if not valid_device_name(i.device)]
+
+
 def check(raw: RawConfig) -> Tuple[Optional[CarpConfig], List[Problem]]:
     """Every problem of the raw config, and the CarpConfig when there are none."""
-    problems: List[Problem] = []
+    problems: List[Problem] = _interface_problems(raw)
     vips: List[Tuple[str, VirtualIP]] = []
     pfsync_wishes: List[Tuple[_Entry, bool]] = []
     for raw_entry in raw.entries:

@@ -15,16 +15,18 @@
  * Licensed under the BSD 2-clause license.
  */
 
-if (PHP_SAPI !== 'cli') {
-	return; /* included from somewhere else: print nothing into that page */
+if (PHP_SAPI !== 'cli' || !isset($_SERVER['SCRIPT_FILENAME']) || !is_string($_SERVER['SCRIPT_FILENAME']) ||
+    realpath($_SERVER['SCRIPT_FILENAME']) !== __FILE__) {
+	return; /* included from somewhere else (a page, or PHP code run from the shell): print nothing into it */
 }
 
 require_once("carp.inc");
 
 $carp_rules_options = array('--json', '--anchor-line');
 $carp_rules_args = array('rules');
-foreach (array_slice($argv, 1) as $carp_rules_arg) {
-	if (!in_array($carp_rules_arg, $carp_rules_options, true)) {
+$carp_rules_argv = (isset($_SERVER['argv']) && is_array($_SERVER['argv'])) ? $_SERVER['argv'] : array();
+foreach (array_slice($carp_rules_argv, 1) as $carp_rules_arg) {
+	if (!is_string($carp_rules_arg) || !in_array($carp_rules_arg, $carp_rules_options, true)) {
 		fwrite(STDERR, "usage: carp_rules.php [--json | --anchor-line]\n");
 		exit(2);
 	}

@@ -32,8 +32,9 @@ $input_errors = array();
 $savemsg = '';
 
 if ($_SERVER['REQUEST_METHOD'] === 'POST' && isset($_POST['action'])) {
-	$action = (string)$_POST['action'];
-	if (isset($carp_actions[$action])) {
+	/* Only a string naming a known button counts: "action[]=x" posts an array, which is no action. */
+	$action = $_POST['action'];
+	if (is_string($action) && isset($carp_actions[$action])) {
 		$result = carp_pkg_run($carp_actions[$action]);
 		if ($result['rc'] === 0) {
 			$savemsg = trim($result['stdout']) !== '' ? trim($result['stdout']) : gettext('Done.');

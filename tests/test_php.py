@@ -1,16 +1,24 @@
-"""The pfSense PHP shims, run with the real `php` against stand-in pfSense includes and a stub carp-pkg.
+"""The pfSense PHP shims, run with the real `php` against stand-in pfSense includes and carp-pkg.
 
 What a pfSense user would notice: values from carp-pkg can never inject HTML into the status page,
 the buttons only act on a POST carrying pfSense's CSRF token, validation problems appear as input
 errors on the right field, and a failed sync becomes a notice instead of vanishing.
+
+The input check runs against the REAL carp-pkg (the one installed next to this Python, given a
+fixture config.xml): a stub answering JSON to any command line once hid that the GUI called it
+without --json. The stub (tests/stubs/carp-pkg) stays for recording command lines and for failures
+the real command cannot be made to produce; its validate answers are taken from the real command.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,7 +28,12 @@ PKGXML = ROOT / "pkgxml"
 STUBS = Path(__file__).resolve().parent / "stubs"
 PHP_STUBS = STUBS / "php"
 CARP_PKG_STUB = STUBS / "carp-pkg"
+CONFIGS = Path(__file__).resolve().parent / "fixtures" / "config"
 PHP = shutil.which("php")
+# The real carp-pkg: the console script of the environment running these tests.
+CARP_PKG_REAL = Path(sys.executable).parent / "carp-pkg"
+# Anything PHP says about the code itself, on stdout or stderr.
+PHP_DIAGNOSTIC = re.compile(r"\b(Warning|Notice|Deprecated|Fatal error|Parse error)\b")
 
 pytestmark = pytest.mark.skipif(
     PHP is None, reason="LOUD SKIP: php is not installed (apt-get install php-cli); the PHP shims are untested")
@@ -73,16 +86,23 @@ def stub(tmp_path):
     return stub
 
 
-def php(args, env, include_path=None):
+def php(args, env, include_path=None, cwd=None):
     include = include_path or f"{PHP_STUBS}:{PKGXML}"
-    return subprocess.run([PHP, "-d", f"include_path={include}", "-d", "display_errors=stderr", *args],
-                          capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60)
+    return subprocess.run([PHP, "-d", f"include_path={include}", "-d", "display_errors=stderr", "-d", "error_reporting=-1",
+                           *args], capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60, cwd=cwd)
 
 
-def page(stub, method="GET", params=None, name="carp_status.php"):
-    result = php([str(PHP_STUBS / "run_page.php"), str(PKGXML / name), method, json.dumps(params or {})], stub.env())
+def assert_clean(result):
+    """The PHP ran to its end and said nothing about itself: no warning, notice, deprecation or error."""
     assert result.returncode == 0, result.stderr
-    assert "Warning" not in result.stderr and "Fatal" not in result.stderr, result.stderr
+    for stream in (result.stderr, result.stdout):
+        assert not PHP_DIAGNOSTIC.search(stream), stream
+
+
+def page(stub, method="GET", params=None, name="carp_status.php", directory=PKGXML, cwd=None):
+    result = php([str(PHP_STUBS / "run_page.php"), str(directory / name), method, json.dumps(params or {})],
+                 stub.env(), cwd=cwd)
+    assert_clean(result)
     return result.stdout
 
 
@@ -91,8 +111,7 @@ def call_inc(stub, function, *args, console=False):
     if console:
         env["CARP_TEST_CONSOLE"] = "1"
     result = php([str(PHP_STUBS / "call_inc.php"), function, json.dumps(list(args))], env)
-    assert result.returncode == 0, result.stderr
-    assert "Warning" not in result.stderr and "Fatal" not in result.stderr, result.stderr
+    assert_clean(result)
     return json.loads(result.stdout)
 
 
@@ -164,6 +183,14 @@ def test_unknown_action_is_refused_without_reaching_a_shell(stub):
     assert "Unknown action." in html
 
 
+@pytest.mark.parametrize("action", [["x"], ["disable"], {"disable": "disable"}, [], ""])
+def test_an_action_that_is_not_a_known_string_is_unknown_without_a_php_warning(stub, action):
+    """`action[]=x` makes $_POST['action'] an array: it must be refused, not turned into "Array" with a warning."""
+    html = page(stub, "POST", {"action": action, "__csrf_magic": TOKEN})  # page() fails on any PHP diagnostic
+    assert "Unknown action." in html
+    assert stub.argvs() == [["status", "--json"]]
+
+
 def test_action_success_message_is_escaped(stub):
     stub.answer("maintenance", stdout="maintenance <b>on</b>\n")
     html = page(stub, "POST", {"action": "maintenance_on", "__csrf_magic": TOKEN})
@@ -231,32 +258,83 @@ def test_install_and_deinstall_run_their_command(stub, function, command):
     assert stub.argvs() == [[command]]
 
 
-def test_validation_sends_only_the_entry_fields_as_json(stub):
+def test_validation_asks_for_json_and_sends_only_the_entry_fields(stub, real_cli):
+    stub.answer("validate", **real_cli.answer({}))  # what the real command answers, not a guess
     posted = {"ipaddress": "10.0.0.1", "netmask": "24", "vhid": "7", "premption": "on", "interface": "lan",
               "xml": "carp.xml", "id": "0", "__csrf_magic": TOKEN, "password": "p'; rm -rf / #"}
-    result = call_inc(stub, "carp_validate_input", posted)
-    assert result["input_errors"] == []
+    call_inc(stub, "carp_validate_input", posted)
     (call,) = stub.calls()
-    assert call["argv"] == ["validate", "--entry-json", "-"]
+    assert call["argv"] == ["validate", "--entry-json", "-", "--json"]
     assert json.loads(call["stdin"]) == {"ipaddress": "10.0.0.1", "netmask": "24", "vhid": "7", "premption": "on",
                                          "interface": "lan", "password": "p'; rm -rf / #"}
 
 
-def test_validation_problems_become_input_errors_on_their_field(stub):
-    problems = {"ok": False, "problems": [{"where": "config[0].vhid", "message": "0 is outside 1-255"},
-                                          {"where": "config[0].password", "message": "longer than 19 bytes"},
-                                          {"where": "config", "message": "vhid 1 is used twice"}]}
-    stub.answer("validate", stdout=json.dumps(problems), rc=3)
+def test_the_validate_command_line_is_one_the_real_carp_pkg_answers_in_json(stub, real_cli):
+    """Whatever carp.inc runs, run by the real carp-pkg, answers JSON: the stub cannot hide a missing --json."""
+    stub.answer("validate", **real_cli.answer({}))
+    call_inc(stub, "carp_validate_input", {"vhid": "0"})
+    (call,) = stub.calls()
+    answer = real_cli.run(call["argv"], call["stdin"])
+    assert answer["rc"] == 3
+    assert json.loads(answer["stdout"])["problems"]
+
+
+def test_whole_entry_problems_keep_their_place(stub, real_cli):
+    answer = json.loads(real_cli.answer({"vhid": "0"})["stdout"])
+    answer["problems"] = [{"where": "config", "message": "vhid 1 is used twice"},
+                          {"where": "config[0]", "message": "is empty"},
+                          {"where": "config[0].nosuchfield", "message": "is not a field"}]
+    stub.answer("validate", stdout=json.dumps(answer), rc=3)
     result = call_inc(stub, "carp_validate_input", {"vhid": "0"})
-    assert result["input_errors"] == ["VHID Group: 0 is outside 1-255",
-                                      "Virtual IP Password: longer than 19 bytes",
-                                      "config: vhid 1 is used twice"]
+    assert result["input_errors"] == ["config: vhid 1 is used twice", "config[0]: is empty",
+                                      "config[0].nosuchfield: is not a field"]
 
 
-def test_validation_that_cannot_run_blocks_the_save_with_a_reason(stub):
-    stub.answer("validate", stdout="not json", stderr="carp-pkg: error: python missing\n", rc=6)
+@pytest.mark.parametrize("answer, error", [
+    # carp-pkg is there but its Python is not
+    ({"stdout": "", "stderr": "carp-pkg: error: python missing\n", "rc": 6},
+     "carp-pkg could not check this entry: carp-pkg: error: python missing"),
+    # garbage, even with exit status 0, is no verdict
+    ({"stdout": "garbage\n", "stderr": "", "rc": 0},
+     "carp-pkg could not check this entry: unexpected answer (exit status 0): garbage"),
+    ({"stdout": "{\"ok\": true}", "stderr": "", "rc": 3},
+     "carp-pkg could not check this entry: unexpected answer (exit status 3): {\"ok\": true}"),
+    # the plain-text answer (no --json): all of it, on one line
+    ({"stdout": "", "stderr": "entry: 1 problem\n  config[0].vhid: 0 is outside 1-255\n", "rc": 3},
+     "carp-pkg could not check this entry: entry: 1 problem config[0].vhid: 0 is outside 1-255"),
+    # far too long for one message
+    ({"stdout": "", "stderr": "x" * 1000, "rc": 1},
+     "carp-pkg could not check this entry: " + "x" * (400 - len("carp-pkg could not check this entry: ")) + "..."),
+])
+def test_an_answer_that_is_not_a_verdict_is_one_clear_error(stub, answer, error):
+    (stub.dir / "responses" / "validate.json").write_text(json.dumps(answer))
     result = call_inc(stub, "carp_validate_input", {"vhid": "1"})
-    assert result["input_errors"] == ["carp-pkg could not check this entry: carp-pkg: error: python missing"]
+    assert result["input_errors"] == [error]
+
+
+def test_carp_pkg_text_becomes_one_line_of_valid_utf8(stub):
+    code = 'require "carp.inc"; echo json_encode(carp_pkg_message("  bad \\xff\\xfe byte,\\n\\tnext line\\x00 \\xc3\\xa9 "));'
+    result = php(["-r", code], stub.env())
+    assert_clean(result)
+    assert json.loads(result.stdout) == "bad \ufffd\ufffd byte, next line \u00e9"
+
+
+def test_a_whole_file_error_from_carp_pkg_is_one_clear_error(stub, real_cli):
+    answer = real_cli.run(["validate", "--entry-json", "-", "--json"], "not json")  # the real whole-file answer
+    assert answer["rc"] == 3
+    stub.answer("validate", **answer)
+    (problem,) = json.loads(answer["stdout"])["problems"]
+    assert not problem["where"].startswith("config")  # it names a file, not a field of the entry
+    assert call_inc(stub, "carp_validate_input", {"vhid": "1"})["input_errors"] == [
+        f"carp-pkg could not check this entry: {problem['where']}: {problem['message']}"]
+
+
+def test_missing_carp_pkg_is_one_clear_error(stub, tmp_path):
+    env = {**stub.env(), "CARP_PKG_BIN": str(tmp_path / "no-such-dir" / "carp-pkg")}
+    result = php([str(PHP_STUBS / "call_inc.php"), "carp_validate_input", json.dumps([{"vhid": "1"}])], env)
+    assert_clean(result)
+    assert json.loads(result.stdout)["input_errors"] == [
+        f"carp-pkg could not check this entry: carp-pkg is not installed (no executable {tmp_path / 'no-such-dir' / 'carp-pkg'})"]
 
 
 def test_empty_form_is_sent_as_a_json_object(stub):
@@ -298,6 +376,127 @@ def test_filter_hook_failure_loads_no_rules_and_says_why(stub):
     assert ["notice", "no pf rules for CARP: carp-pkg: error: bad config"] in result["events"]
 
 
+# --- the input check against the real carp-pkg ------------------------------------------------------------------
+class RealCli:
+    """The real carp-pkg, reading a fixture config.xml, behind the CARP_PKG_BIN carp.inc runs.
+
+    carp.inc runs `carp-pkg validate ...` with no --config (pfSense's /conf/config.xml is the default), so the
+    test puts a two-line wrapper in front of the real command that adds `--config FIXTURE`; the arguments and
+    standard input carp.inc sends reach the real command unchanged.
+    """
+
+    def __init__(self, directory: Path, config: Path):
+        self.config = config
+        self.bin = directory / "carp-pkg"
+        directory.mkdir(parents=True, exist_ok=True)
+        self.bin.write_text(f"#!/bin/sh\nexec {shlex.quote(str(CARP_PKG_REAL))} --config {shlex.quote(str(config))} \"$@\"\n")
+        self.bin.chmod(0o755)
+
+    def env(self) -> dict:
+        return {**os.environ, "CARP_PKG_BIN": str(self.bin)}
+
+    def run(self, argv, stdin) -> dict:
+        result = subprocess.run([str(self.bin), *argv], input=stdin, capture_output=True, text=True, timeout=60)
+        return {"stdout": result.stdout, "stderr": result.stderr, "rc": result.returncode}
+
+    def answer(self, entry: dict) -> dict:
+        """What the real command answers carp.inc's validate call for this entry."""
+        return self.run(["validate", "--entry-json", "-", "--json"], json.dumps(entry))
+
+
+@pytest.fixture
+def real_cli(tmp_path):
+    if not CARP_PKG_REAL.exists():
+        pytest.skip(f"LOUD SKIP: no real carp-pkg at {CARP_PKG_REAL} (pip install -e .); the input check is untested")
+    return RealCli(tmp_path / "real-bin", CONFIGS / "modern.xml")
+
+
+def edit_page(real_cli, params, cwd=None):
+    """POST the edit form to the stand-in pkg_edit.php, which runs carp.xml's validation command."""
+    result = php([str(PHP_STUBS / "run_page.php"), str(PHP_STUBS / "pkg_edit.php"), "POST",
+                  json.dumps({"xml": "carp.xml", "id": "0", "__csrf_magic": TOKEN, "save": "Save", **params})],
+                 real_cli.env(), cwd=cwd)
+    assert_clean(result)
+    return result.stdout
+
+
+def validate(real_cli, posted):
+    result = php([str(PHP_STUBS / "call_inc.php"), "carp_validate_input", json.dumps([posted])], real_cli.env())
+    assert_clean(result)
+    return json.loads(result.stdout)["input_errors"]
+
+
+# modern.xml: lan is vtnet1, 10.0.0.2/24
+VALID_ENTRY = {"interface": "lan", "ipaddress": "10.0.0.50", "netmask": "24", "vhid": "30", "advbase": "1",
+               "advskew": "100", "password": "s3cret 'quoted'", "premption": "ON"}
+
+
+def test_real_cli_accepts_a_valid_entry(real_cli):
+    assert validate(real_cli, VALID_ENTRY) == []
+    assert '<p class="saved">Saved.</p>' in edit_page(real_cli, VALID_ENTRY)
+
+
+def test_real_cli_vhid_0_and_a_25_byte_password_are_errors_on_those_fields(real_cli):
+    errors = validate(real_cli, {**VALID_ENTRY, "vhid": "0", "password": "p" * 25})
+    assert errors == [
+        "VHID Group: 0 is outside 1-255",
+        "Virtual IP Password: is 25 bytes; CARP keeps only 19 and would silently cut the rest, so peers configured "
+        "elsewhere would not agree"]
+    html = edit_page(real_cli, {**VALID_ENTRY, "vhid": "0", "password": "p" * 25})
+    assert "<li>VHID Group: 0 is outside 1-255</li>" in html
+    assert "<li>Virtual IP Password: is 25 bytes;" in html
+    assert "Saved." not in html
+
+
+def test_real_cli_preempt_problem_lands_on_the_premption_field(real_cli):
+    """carp-pkg calls the checkbox "preempt"; the edit page's field is the original package's "premption"."""
+    assert validate(real_cli, {**VALID_ENTRY, "premption": "maybe"}) == [
+        "Preemption: 'maybe' is not a checkbox value (use on, or leave it out)"]
+
+
+def test_real_cli_hostile_values_are_shown_escaped_and_nothing_runs(real_cli, tmp_path):
+    canary = "canary"  # relative: carp.inc and carp-pkg run in tmp_path
+    posted = {**VALID_ENTRY,
+              "interface": f"lan$(touch {canary}1)",
+              "netmask": f"24\"'; `touch {canary}2`",
+              "vhid": "1\n2",
+              "password": f"p'\"$(touch {canary}3)\n<script>alert(1)</script>",
+              "advskew": "<img src=x onerror=alert(1)>",
+              "advbase": f"1 && touch {canary}4",
+              "premption": "<b>bold</b>"}
+    html = edit_page(real_cli, posted, cwd=tmp_path)
+    errors = re.findall(r"<li>(.*?)</li>", html)
+    assert [error.split(":", 1)[0] for error in errors] == [
+        "Virtual IP Prefix Length", "Interface", "VHID Group", "Advertising Skew", "Advertising Base",
+        "Virtual IP Password", "Preemption"]
+    for raw in ("<script>", "<img", "<b>", "'<", "\"'"):
+        assert raw not in html.split("<body>", 1)[1], raw
+    assert "Advertising Skew: &#039;&lt;img src=x onerror=alert(1)&gt;&#039; is not a whole number" in html
+    assert "Preemption: &#039;&lt;b&gt;bold&lt;/b&gt;&#039; is not a checkbox value" in html
+    assert f"Virtual IP Prefix Length: &#039;24&quot;\\&#039;; `touch {canary}2`&#039;" in html
+    assert "VHID Group: &#039;1\\n2&#039; is not a whole number" in html
+    assert "Virtual IP Password: contains control characters" in html
+    assert "Saved." not in html
+    assert not list(tmp_path.glob("canary*")), "a posted value was executed"
+
+
+def test_real_cli_a_field_posted_as_an_array_is_refused(real_cli):
+    """pfSense saves `password[]=...` joined by commas: left unchecked, any password would pass."""
+    errors = validate(real_cli, {**VALID_ENTRY, "password": ["p" * 40, "x"], "vhid": {"a": "1"}})
+    assert errors == ["Virtual IP Password: must be one text value", "VHID Group: must be one text value"]
+    html = edit_page(real_cli, {**VALID_ENTRY, "ipaddress": ["10.0.0.50"]})
+    assert re.findall(r"<li>(.*?)</li>", html) == ["Virtual IP Address: must be one text value"]
+
+
+def test_real_cli_a_value_that_is_not_utf8_is_refused(real_cli):
+    code = ('require "carp.inc"; $e = array(); '
+            'carp_validate_input(array("interface" => "lan", "ipaddress" => "10.0.0.50", "vhid" => "30", '
+            '"password" => "ab\\xff\\xfe"), $e); echo json_encode($e);')
+    result = php(["-r", code], real_cli.env())
+    assert_clean(result)
+    assert json.loads(result.stdout) == ["Virtual IP Password: is not valid UTF-8 text"]
+
+
 # --- carp_rules.php -----------------------------------------------------------------------------------------
 def rules_script(stub, *args):
     return php([str(PKGXML / "carp_rules.php"), *args], stub.env())
@@ -320,4 +519,12 @@ def test_rules_script_passes_json_and_anchor_line_and_the_exit_code(stub):
 def test_rules_script_refuses_other_options(stub):
     result = rules_script(stub, "--root=/etc")
     assert result.returncode == 2 and "usage" in result.stderr
+    assert stub.argvs() == []
+
+
+def test_rules_script_included_by_other_php_prints_nothing_and_returns(stub):
+    """Included from PHP run on the command line (inside a function there is no $argv), it must stay silent."""
+    result = php(["-r", 'function f() { include "carp_rules.php"; echo "caller continues"; } f();'], stub.env())
+    assert_clean(result)
+    assert result.stdout == "caller continues"
     assert stub.argvs() == []

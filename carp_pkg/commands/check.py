@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Tuple
 
 from ..check import check, unknown_report
-from ..cli_helpers import add_backend_argument, read_against
+from ..cli_helpers import add_backend_argument, read_against, read_sysctls_capture
 from ..errors import CarpError, UsageError
 from ..model import CarpConfig
 from ..running import RunningState
@@ -63,23 +63,12 @@ def read_host(args, ctx) -> Tuple[CarpConfig, RunningState, bool]:
     captured = None
     if args.against:
         captured = read_against(backend, args.against)
-        if not captured.interfaces:
-            raise UsageError(f"--against {args.against}: no interface in it; is it the output of `ifconfig`?")
         if args.sysctls:
-            captured = captured.with_sysctls(_read_sysctls(args.sysctls))
+            captured = captured.with_sysctls(read_sysctls_capture(args.sysctls))
     elif args.sysctls:
         raise UsageError("--sysctls describes a saved capture: use it with --against")
     running, _record = observe(backend, ctx.system, ctx.paths, captured)
     return config, running, maintenance_on(ctx.system, ctx.paths)
-
-
-def _read_sysctls(path: str):
-    from ..status import parse_sysctls
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return parse_sysctls(handle.read())
-    except OSError as exc:
-        raise UsageError(f"--sysctls {path}: {exc.strerror}") from None
 
 
 def run(args, ctx) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..cli_helpers import add_backend_argument
+from ..cli_helpers import add_backend_argument, add_lock_timeout_argument
 from ..hooks import Installer, package_source_dir
 
 NAME = "install"
@@ -12,6 +12,9 @@ The package's install hook (pfSense calls it through carp.inc after the port is 
 Copies carp.xml, carp.inc, carp.priv.inc, carp_status.php and carp_rules.php to where pfSense
 expects them (under --root), records in /var/db/carp-pkg/manifest.json exactly which files and
 directories it created and the CARP sysctl values it found, then runs `carp-pkg sync`.
+Every file and directory gets an explicit mode whatever the umask: package files 0644, the pf
+include 0755, the manifest 0600, directories 0755 (/var/db/carp-pkg 0700); a state dir that is
+a symbolic link is refused.
 Running it again is harmless.
 
 example: carp-pkg install
@@ -22,16 +25,21 @@ example: carp-pkg --root /tmp/stage --config /tmp/stage/conf/config.xml install 
 def add_arguments(parser) -> None:
     add_backend_argument(parser)
     parser.add_argument("--source", metavar="DIR", help="folder holding the package files (default: found automatically)")
-    parser.add_argument("--lock-timeout", type=float, default=30.0, metavar="SECONDS")
+    add_lock_timeout_argument(parser)
     parser.add_argument("--json", action="store_true", help="print what was installed as JSON")
 
 
 def run(args, ctx) -> int:
     installer = Installer(ctx.system, ctx.paths, ctx.backend(args.backend))
-    manifest, result = installer.install(package_source_dir(args.source), args.lock_timeout)
+    outcome = installer.install(package_source_dir(args.source), args.lock_timeout)
+    manifest = outcome.manifest
+    for note in outcome.dropped:
+        ctx.warn(f"the previous manifest's {note} (not carried over)")
     if args.json:
-        ctx.print_json({"files": manifest.files, "directories": manifest.directories, "sync": result.to_json()})
+        ctx.print_json({"files": list(manifest.files), "directories": list(manifest.directories),
+                        "dropped_from_old_manifest": [n.to_json() for n in outcome.dropped],
+                        "sync": outcome.sync.to_json()})
     else:
         ctx.print(f"installed {len(manifest.files)} files (manifest {ctx.paths.manifest})")
-        ctx.print(result.summary())
+        ctx.print(outcome.sync.summary())
     return 0

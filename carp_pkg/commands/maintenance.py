@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from ..cli_helpers import add_backend_argument
+from ..cli_helpers import add_backend_argument, add_lock_timeout_argument
 from ..script import render_commands
 from ..sync import maintenance_on, sync
 
@@ -26,7 +26,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("mode", nargs="?", choices=("on", "off"), help="turn maintenance mode on or off")
     add_backend_argument(parser)
     parser.add_argument("--dry-run", action="store_true", help="show the commands, change nothing")
-    parser.add_argument("--lock-timeout", type=float, default=30.0, metavar="SECONDS")
+    add_lock_timeout_argument(parser)
 
 
 def run(args, ctx) -> int:

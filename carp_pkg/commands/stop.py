@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..cli_helpers import add_backend_argument
+from ..cli_helpers import add_backend_argument, add_lock_timeout_argument
 from ..script import render_commands
 from ..sync import teardown
 
@@ -21,7 +21,7 @@ example: carp-pkg stop --dry-run
 def add_arguments(parser) -> None:
     add_backend_argument(parser)
     parser.add_argument("--dry-run", action="store_true", help="show the commands, change nothing")
-    parser.add_argument("--lock-timeout", type=float, default=30.0, metavar="SECONDS")
+    add_lock_timeout_argument(parser)
 
 
 def run(args, ctx) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..cli_helpers import add_backend_argument, read_against
+from ..cli_helpers import add_backend_argument, read_against, add_lock_timeout_argument
 from ..errors import UsageError
 from ..script import render_commands
 from ..sync import sync
@@ -28,8 +28,7 @@ def add_arguments(parser) -> None:
     add_backend_argument(parser)
     parser.add_argument("--dry-run", action="store_true",
                         help="read the running state, print the commands that would run; change nothing")
-    parser.add_argument("--lock-timeout", type=float, default=30.0, metavar="SECONDS",
-                        help="wait at most this long for /tmp/config.lock (default 30)")
+    add_lock_timeout_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--against", metavar="FILE",
                         help="with --dry-run: plan against this saved `ifconfig` output instead of the live host")

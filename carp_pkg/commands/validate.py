@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 
 from ..backends import CHOICES
-from ..configxml import RawConfig, RawEntry, read_config_xml
-from ..errors import ConfigError, ExitCode
+from ..configxml import RawConfig, RawEntry, read_config_xml, shorten
+from ..fs import read_bounded
+from ..errors import ConfigError, ExitCode, InputError
 from ..model import Problem
 from ..validate import check
 
@@ -52,34 +52,52 @@ def _entry_fields(data) -> dict:
     return fields
 
 
-def _read_entry(source: str, ctx) -> RawConfig:
+MAX_ENTRY_BYTES = 1024 * 1024  # one posted GUI entry is a few hundred bytes
+
+
+def _read_entry(source: str, ctx):
+    """The posted entry as a RawConfig, and the problems found before validation proper."""
+    text = read_bounded(source, MAX_ENTRY_BYTES, "JSON entry")
     try:
-        text = sys.stdin.read() if source == "-" else open(source, encoding="utf-8").read()
-        data = json.loads(text)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"--entry-json {source}: not a readable JSON object ({exc})") from None
+        data = json.loads(text.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--entry-json {source}: not a JSON object ({shorten(str(exc), 120)})") from None
+    except RecursionError:
+        raise ConfigError(f"--entry-json {source}: nested too deeply to be a GUI entry") from None
+    fields = _entry_fields(data)
+    problems = []
     try:
         interfaces = read_config_xml(ctx.paths.config_xml).interfaces
-    except ConfigError:
+    except ConfigError as exc:
         interfaces = ()
-    return RawConfig(source="entry", entries=(RawEntry(index=0, fields=_entry_fields(data)),), interfaces=interfaces)
+        for name in ("interface", "synciface"):  # without <interfaces>, any device-like name would pass
+            if fields.get(name):
+                problems.append(Problem(f"config[0].{name}", f"cannot be checked: the interfaces of this host are "
+                                                             f"unknown ({shorten(exc.message, 160)})"))
+    raw = RawConfig(source="entry", entries=(RawEntry(index=0, fields=fields),), interfaces=interfaces)
+    return raw, problems
 
 
 def _collect(args, ctx):
-    raw = _read_entry(args.entry_json, ctx) if args.entry_json else read_config_xml(ctx.paths.config_xml)
+    if args.entry_json:
+        raw, early = _read_entry(args.entry_json, ctx)
+    else:
+        raw, early = read_config_xml(ctx.paths.config_xml), []
     config, problems = check(raw)
     if config is not None and args.backend:
         problems = ctx.backend(args.backend).problems(config)
-    return raw, config, problems
+    problems = early + problems
+    return raw, (config if not problems else None), problems
 
 
 def run(args, ctx) -> int:
     try:
         raw, config, problems = _collect(args, ctx)
-    except ConfigError as exc:
+    except InputError as exc:
         if not args.json:
             raise
-        ctx.print_json({"ok": False, "problems": [{"where": ctx.paths.config_xml, "message": str(exc)}]})
+        where = f"--entry-json {args.entry_json}" if args.entry_json else ctx.paths.config_xml
+        ctx.print_json({"ok": False, "problems": [{"where": where, "message": str(exc)}]})
         return int(ExitCode.INVALID_CONFIG)
     if args.json:
         ctx.print_json({"ok": not problems, "source": raw.source, "entries": len(raw.entries),

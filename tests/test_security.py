@@ -1,0 +1,495 @@
+"""Security issue 10: what an outsider got through, each as a regression test, widened to its class.
+
+Device names from every source (config.xml, a capture), comments in generated scripts, paths built from
+data, modes under a hostile umask, symlinks where carp-pkg creates files, unbounded inputs, tracebacks,
+--lock-timeout, SIGTERM mid-apply and stale staged copies, IPv4-embedding IPv6 VIPs, ambiguous names.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from carp_pkg.backends.ucarp import START_SNIPPET, InstanceFiles, down_script, parse_instance_name
+from carp_pkg.errors import InputError
+from carp_pkg.plan import Plan, Step
+from carp_pkg.script import render_commands, render_script
+
+from tests.helpers import fixture_path, host_runner, read_fixture, run_cli
+from tests.reliability.figures import FIGURES
+
+INJECTION = "injection attempts"
+FILE_SYSTEM = "file-system attacks"
+ENCODINGS = "encodings"
+SHELLS = [shell for shell in ("sh", "dash", "bash") if shutil.which(shell)]
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# every byte a name could carry that is not in [A-Za-z0-9_.:-], and the shapes of names the OS refuses
+CONTROL_CHARACTERS = [chr(code) for code in range(0x20)] + ["\x7f", "\x85", "\u2028", "\u2029"]
+BAD_NAMES = ([f"em{c}1" for c in CONTROL_CHARACTERS]
+             + ["em1\n/sbin/reboot", "em1;reboot", "$(reboot)", "`reboot`", "em 1", "em/1", "../../../x", "..",
+                ".", "a" * 16, "émile0", "em1\u200b", "e'm", 'e"m', "em1|x", "em1&", "em1>x", "*", "em1#x"])
+GOOD_NAMES = ["em1", "igb0.100", "lagg0_vlan10", "vtnet1", "eth0:1", "a" * 15, "br-lan", "0xyz"]
+
+
+def config_with_device(device: str, *, field: str = "if") -> str:
+    """A config.xml whose LAN device (or the entry's own <interface>/<synciface>) is `device`."""
+    lan_if = device if field == "if" else "em1"
+    entry_extra = {"interface": f"<interface>{device}</interface>",
+                   "synciface": f"<pfsync>on</pfsync><synciface>{device}</synciface>"}.get(field, "")
+    return ('<?xml version="1.0" encoding="utf-8"?>\n<pfsense><interfaces>\n'
+            f'<lan><if>{_xml_text(lan_if)}</if><ipaddr>192.168.1.2</ipaddr><subnet>24</subnet></lan>\n'
+            '</interfaces><installedpackages><carp><config>\n'
+            '<ipaddress>192.168.1.1</ipaddress><netmask>24</netmask><password>s3cret</password><vhid>1</vhid>\n'
+            f'{entry_extra.replace(device, _xml_text(device))}\n'
+            '</config></carp></installedpackages></pfsense>\n')
+
+
+def _xml_text(text: str) -> str:
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return "".join(c if c in "\t\n\r" or ord(c) >= 0x20 else f"&#x{ord(c):x};" for c in escaped)
+
+
+def xml_can_carry(name: str) -> bool:
+    """XML 1.0 cannot carry most C0 control characters at all (the parser refuses them: also exit 3)."""
+    return all(c in "\t\n\r" or ord(c) >= 0x20 for c in name)
+
+
+# --- 1(a): device names from every source -----------------------------------------------------------------
+
+@pytest.mark.parametrize("field", ["if", "interface", "synciface"])
+@pytest.mark.parametrize("name", BAD_NAMES, ids=[repr(n)[:24] for n in BAD_NAMES])
+def test_a_device_name_outside_the_os_rule_is_refused_with_its_place(tmp_path, field, name):
+    with FIGURES.case(INJECTION):
+        config = tmp_path / "config.xml"
+        config.write_text(config_with_device(name, field=field), encoding="utf-8")
+        result = run_cli(["--root", str(tmp_path / "root"), "--config", str(config), "render", "--backend", "freebsd",
+                          "--format", "script"], runner=host_runner())
+        assert result.code == 3, result.out + result.err
+        assert result.out == ""  # no script was printed
+        assert "Traceback" not in result.err
+        if xml_can_carry(name) and name.strip() == name:
+            place = "interfaces.lan.if" if field == "if" else f"config[0].{field}"
+            assert place in result.err or "config[0].interface" in result.err, result.err
+            assert "\n/sbin/reboot" not in result.err  # the message shows the name escaped, on one line
+
+
+@pytest.mark.parametrize("name", GOOD_NAMES)
+def test_real_device_names_are_accepted(tmp_path, name):
+    config = tmp_path / "config.xml"
+    config.write_text(config_with_device(name), encoding="utf-8")
+    result = run_cli(["--config", str(config), "validate"])
+    assert result.code == 0, result.err
+
+
+@pytest.mark.parametrize("name", ["em1/x", "e$(id)", "a" * 16, "..", "em\u00e91"])
+def test_a_capture_with_a_hostile_interface_header_is_refused(tmp_path, name):
+    with FIGURES.case(INJECTION):
+        capture = tmp_path / "ifconfig.txt"
+        capture.write_text(read_fixture("ifconfig", "freebsd-14.txt").replace("em1:", f"{name}:", 1), encoding="utf-8")
+        result = run_cli(["--config", fixture_path("config", "modern.xml"), "render", "--backend", "freebsd",
+                          "--against", str(capture)])
+        assert result.code == 3, result.out + result.err
+        assert "--against" in result.err and "not a valid device name" in result.err
+
+
+# --- 1(b): a comment can never carry a line end ----------------------------------------------------------
+
+def _script_with(text: str) -> str:
+    step = Step(("ifconfig", "em0", "up"), f"why {text}")
+    plan = Plan("freebsd", (step,), warnings=(f"warned {text}",))
+    return render_script(plan, Plan("freebsd", (step,)), f"/conf/config{text}.xml")
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("line_end", ["\n", "\r\n", "\r", "\x0b", "\x0c", "\x85", "\u2028", "\u2029", "\x00"])
+def test_no_text_in_a_comment_can_run_as_a_command(tmp_path, shell, line_end):
+    with FIGURES.case(INJECTION):
+        marker = tmp_path / "ran"
+        payload = f"{line_end}touch {marker}{line_end}"
+        script = tmp_path / "carp.sh"
+        script.write_text(_script_with(payload), encoding="utf-8")
+        stubs = tmp_path / "bin"
+        stubs.mkdir()
+        (stubs / "ifconfig").write_text("#!/bin/sh\nexit 0\n")
+        (stubs / "ifconfig").chmod(0o755)
+        env = {"PATH": f"{stubs}:/usr/bin:/bin"}
+        subprocess.run([shell, str(script), "start"], env=env, capture_output=True, timeout=20)
+        subprocess.run([shell, str(script), "stop"], env=env, capture_output=True, timeout=20)
+        assert not marker.exists()
+        for line in script.read_text(encoding="utf-8").split("\n"):
+            if "touch" in line:
+                assert line.lstrip().startswith("#") or "  # why" in line, line
+
+
+def test_the_command_listing_keeps_each_reason_on_its_line():
+    listing = render_commands(Plan("freebsd", (Step(("ifconfig", "em0"), "why\nreboot"),)))
+    assert listing.count("\n") == 1 and "why\\x0areboot" in listing
+
+
+def test_a_config_path_with_a_newline_stays_in_the_header_comment(tmp_path):
+    with FIGURES.case(INJECTION):
+        weird = tmp_path / "conf\nreboot"
+        weird.mkdir()
+        config = weird / "config.xml"
+        shutil.copy(fixture_path("config", "modern.xml"), config)
+        result = run_cli(["--config", str(config), "render", "--backend", "freebsd", "--format", "script"])
+        assert result.code == 0, result.err
+        assert "\nreboot" not in result.out
+        subprocess.run(["sh", "-n"], input=result.out, text=True, check=True)
+
+
+# --- 2: paths built from data stay in their directory ---------------------------------------------------
+
+@pytest.mark.parametrize("interface", ["../../../../x", "..", "a/b", "em0\n", ""])
+def test_ucarp_instance_files_cannot_leave_the_state_directory(interface):
+    with FIGURES.case(FILE_SYSTEM):
+        with pytest.raises(InputError, match="refusing the file name"):  # noqa: PT012
+            InstanceFiles("/var/db/carp-pkg/ucarp", interface, 1).password
+
+
+@pytest.mark.parametrize("name", ["..-vhid1.json", "a b-vhid1.json", "em0-vhid0.json", "em0-vhid999.json",
+                                  "x" * 16 + "-vhid1.json"])
+def test_foreign_files_in_the_ucarp_state_dir_are_not_taken_for_instances(name):
+    assert parse_instance_name(name) is None
+
+
+def test_a_traversing_device_name_never_reaches_the_ucarp_backend(tmp_path):
+    with FIGURES.case(FILE_SYSTEM):
+        config = tmp_path / "config.xml"
+        config.write_text(config_with_device("../../../../../x"), encoding="utf-8")
+        result = run_cli(["--root", str(tmp_path / "root"), "--config", str(config), "sync", "--backend", "ucarp"],
+                         runner=host_runner())
+        assert result.code == 3
+        assert not [name for _dirs, _subdirs, names in os.walk(tmp_path) for name in names if "-vhid1." in name]
+
+
+# --- 3 and 4: modes under umask 000, symlinks ----------------------------------------------------------
+
+@pytest.fixture
+def umask_zero():
+    previous = os.umask(0)
+    yield
+    os.umask(previous)
+
+
+def _modes_under(root) -> dict:
+    found = {}
+    for directory, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(directory, name)
+            found[os.path.relpath(path, root)] = stat.S_IMODE(os.lstat(path).st_mode)
+    return found
+
+
+def test_nothing_sync_creates_is_writable_by_others_under_umask_000(tmp_path, umask_zero):
+    with FIGURES.case(FILE_SYSTEM):
+        root = tmp_path / "root"
+        result = run_cli(["--root", str(root), "--config", fixture_path("config", "modern.xml"), "sync",
+                          "--backend", "freebsd"], runner=host_runner(read_fixture("ifconfig", "freebsd-14-no-carp.txt")))
+        assert result.code == 0, result.err
+        modes = _modes_under(root)
+        assert modes, "sync created nothing"
+        for path, mode in modes.items():
+            assert not mode & 0o022, f"{path} is {oct(mode)}"
+        assert modes[os.path.join("var", "db", "carp-pkg")] == 0o700
+        assert modes[os.path.join("usr", "local", "etc", "rc.d", "carp.sh")] == 0o700
+        assert modes[os.path.join("var", "db", "carp-pkg", "applied.json")] == 0o600
+
+
+def test_existing_shared_directories_keep_their_modes(tmp_path):
+    """/tmp (1777) holds pfSense's lock; carp-pkg must never change a directory it did not create."""
+    with FIGURES.case(FILE_SYSTEM):
+        root = tmp_path / "root"
+        (root / "tmp").mkdir(parents=True)
+        (root / "tmp").chmod(0o1777)
+        (root / "usr" / "local" / "etc" / "rc.d").mkdir(parents=True)
+        (root / "usr" / "local" / "etc" / "rc.d").chmod(0o775)
+        result = run_cli(["--root", str(root), "--config", fixture_path("config", "modern.xml"), "sync",
+                          "--backend", "freebsd"], runner=host_runner(read_fixture("ifconfig", "freebsd-14-no-carp.txt")))
+        assert result.code == 0, result.err
+        assert stat.S_IMODE((root / "tmp").stat().st_mode) == 0o1777
+        assert stat.S_IMODE((root / "usr" / "local" / "etc" / "rc.d").stat().st_mode) == 0o775
+
+
+def test_a_state_dir_that_others_may_write_is_tightened_before_use(tmp_path):
+    with FIGURES.case(FILE_SYSTEM):
+        root = tmp_path / "root"
+        state = root / "var" / "db" / "carp-pkg"
+        state.mkdir(parents=True)
+        state.chmod(0o777)
+        result = run_cli(["--root", str(root), "--config", fixture_path("config", "modern.xml"), "sync",
+                          "--backend", "freebsd"], runner=host_runner(read_fixture("ifconfig", "freebsd-14-no-carp.txt")))
+        assert result.code == 0, result.err
+        assert stat.S_IMODE(state.stat().st_mode) == 0o700
+
+
+def test_a_symlinked_state_dir_is_refused(tmp_path):
+    with FIGURES.case(FILE_SYSTEM):
+        root = tmp_path / "root"
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        (root / "var" / "db").mkdir(parents=True)
+        (root / "var" / "db" / "carp-pkg").symlink_to(elsewhere)
+        result = run_cli(["--root", str(root), "--config", fixture_path("config", "modern.xml"), "sync",
+                          "--backend", "freebsd"], runner=host_runner(read_fixture("ifconfig", "freebsd-14-no-carp.txt")))
+        assert result.code == 6
+        assert "symbolic link" in result.err
+        assert os.listdir(elsewhere) == []
+
+
+@pytest.mark.parametrize("existing_target", [True, False])
+def test_a_symlinked_config_lock_is_refused_and_its_target_untouched(tmp_path, existing_target):
+    with FIGURES.case(FILE_SYSTEM):
+        root = tmp_path / "root"
+        (root / "tmp").mkdir(parents=True)
+        target = tmp_path / "victim"
+        if existing_target:
+            target.write_text("precious\n")
+        (root / "tmp" / "config.lock").symlink_to(target)
+        result = run_cli(["--root", str(root), "--config", fixture_path("config", "modern.xml"), "sync",
+                          "--backend", "freebsd", "--lock-timeout", "0"], runner=host_runner())
+        assert result.code == 4
+        assert "symbolic link" in result.err
+        if existing_target:
+            assert target.read_text() == "precious\n"
+        else:
+            assert not target.exists()
+
+
+def _start_instance(tmp_path, files: InstanceFiles):
+    return subprocess.run(["/bin/sh", "-c", START_SNIPPET, "start", files.pid, files.log, "sleep", "30"],
+                          capture_output=True, text=True, timeout=20)
+
+
+@pytest.mark.parametrize("which", ["pid", "log"])
+def test_the_ucarp_start_refuses_a_symlinked_pid_or_log_file(tmp_path, which):
+    with FIGURES.case(FILE_SYSTEM):
+        files = InstanceFiles(str(tmp_path), "eth0", 1)
+        victim = tmp_path / "victim"
+        victim.write_text("precious\n")
+        os.symlink(victim, getattr(files, which))
+        result = _start_instance(tmp_path, files)
+        assert result.returncode != 0 and "symbolic link" in result.stderr
+        assert victim.read_text() == "precious\n"
+
+
+def test_the_ucarp_start_and_scripts_create_private_files_under_umask_000(tmp_path, umask_zero):
+    with FIGURES.case(FILE_SYSTEM):
+        files = InstanceFiles(str(tmp_path), "eth0", 1)
+        result = _start_instance(tmp_path, files)
+        assert result.returncode == 0, result.stderr
+        pid = int(open(files.pid).read())
+        try:
+            for path in (files.pid, files.log):
+                assert stat.S_IMODE(os.stat(path).st_mode) & 0o077 == 0, path
+        finally:
+            os.kill(pid, signal.SIGTERM)
+        script = tmp_path / "down"
+        script.write_text(down_script(files).replace("ip addr del", ": ip addr del"))
+        subprocess.run(["/bin/sh", str(script), "eth0", "10.0.0.1", "24"], check=True, timeout=20)
+        assert open(files.state).read().startswith("BACKUP ")
+        assert stat.S_IMODE(os.stat(files.state).st_mode) & 0o077 == 0
+
+
+# --- 7: every encoding ---------------------------------------------------------------------------------
+
+def _all_encodings():
+    import encodings.aliases
+    return sorted(set(encodings.aliases.aliases.values()) | {"utf-7", "utf-32", "utf-32-be", "utf-16-le",
+                                                              "shift_jis", "euc-jp", "gbk", "big5", "euc-kr",
+                                                              "gb18030", "iso-2022-jp", "hz", "no-such-encoding"})
+
+
+@pytest.mark.parametrize("encoding", _all_encodings())
+def test_every_declared_encoding_ends_in_exit_0_or_3_with_one_line(tmp_path, encoding):
+    with FIGURES.case(ENCODINGS):
+        document = config_with_device("em1").replace('encoding="utf-8"', f'encoding="{encoding}"')
+        try:
+            data = document.encode(encoding)
+        except (LookupError, UnicodeError, ValueError, TypeError):
+            data = document.encode("utf-8")
+        config = tmp_path / "config.xml"
+        config.write_bytes(data)
+        result = run_cli(["--config", str(config), "validate"])
+        assert result.code in (0, 3), result.err
+        if result.code == 3:
+            assert result.err.count("\n") <= 3 and "Traceback" not in result.err
+
+
+# --- 8 and 9: unbounded or odd inputs, and tracebacks ---------------------------------------------------
+
+def _cli_process(argv, **kwargs):
+    """carp-pkg as a user runs it: a separate process through the real entry point."""
+    code = "import sys; from carp_pkg.cli import entry_point; sys.argv[0] = 'carp-pkg'; entry_point()"
+    return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, timeout=60, cwd=REPO, **kwargs)
+
+
+@pytest.mark.parametrize("argv", [
+    ["render", "--backend", "freebsd", "--against", "/dev/zero"],
+    ["check", "--backend", "freebsd", "--against", "/dev/zero"],
+    ["status", "--backend", "freebsd", "--against", "/dev/zero"],
+    ["check", "--backend", "freebsd", "--against", "@capture", "--sysctls", "/dev/zero"],
+    ["validate", "--entry-json", "/dev/zero"],
+    ["validate", "--entry-json", "/dev/urandom"],
+    ["validate", "--entry-json", "/proc/self/mem"],
+])
+def test_endless_or_unreadable_inputs_are_refused_at_once(argv):
+    with FIGURES.case(FILE_SYSTEM):
+        argv = [fixture_path("ifconfig", "freebsd-14.txt") if a == "@capture" else a for a in argv]
+        started = time.monotonic()
+        result = _cli_process(["--config", fixture_path("config", "modern.xml"), *argv])
+        output = (result.stdout + result.stderr).decode()
+        assert result.returncode == 3, output
+        assert "Traceback" not in output and ("special file" in output or "input/output error" in output)
+        assert time.monotonic() - started < 20
+
+
+def test_a_huge_piped_entry_is_refused_after_its_bound():
+    result = _cli_process(["validate", "--entry-json", "-", "--json"], input=b"{" + b" " * (2 * 1024 * 1024) + b"}")
+    assert result.returncode == 3
+    assert b'"ok": false' in result.stdout and b"more than" in result.stdout
+
+
+@pytest.mark.parametrize("argv, code, message", [
+    (["--root", "@file", "status", "--backend", "freebsd", "--against", "@capture"], 2, "is not a directory"),
+    (["--config", "/proc/self/mem", "validate"], 3, "/proc/self/mem"),
+    (["--config", "/", "validate"], 3, "is a directory"),
+    (["validate", "--entry-json", "@deep"], 3, "nested too deeply"),
+    (["sync", "--lock-timeout", "nan", "--dry-run"], 2, "finite number of seconds"),
+    (["sync", "--lock-timeout", "-5", "--dry-run"], 2, "finite number of seconds"),
+    (["deinstall", "--lock-timeout", "inf", "--dry-run"], 2, "finite number of seconds"),
+    (["maintenance", "on", "--lock-timeout", "1e400", "--dry-run"], 2, "finite number of seconds"),
+])
+def test_odd_arguments_end_in_one_line_and_a_documented_code(tmp_path, argv, code, message):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 200_000)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    swap = {"@file": str(a_file), "@capture": fixture_path("ifconfig", "freebsd-14.txt"), "@deep": str(deep)}
+    result = _cli_process([swap.get(a, a) for a in argv])
+    stderr = result.stderr.decode()
+    assert result.returncode == code, stderr
+    assert message in stderr + result.stdout.decode()
+    assert "Traceback" not in stderr
+
+
+def test_output_to_a_full_disk_is_one_line_and_exit_6():
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "-c", "import sys; from carp_pkg.cli import entry_point; sys.argv[0]='carp-pkg'; "
+                                   "entry_point()", "--config", fixture_path("config", "modern.xml"), "rules"],
+            stdout=full, stderr=subprocess.PIPE, timeout=60, cwd=REPO)
+    stderr = result.stderr.decode()
+    assert result.returncode == 6, stderr
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr
+    assert stderr.count("\n") == 1 and "No space left" in stderr
+
+
+def test_a_closed_stdout_is_not_a_traceback():
+    code = ("import os, sys; os.close(1); sys.stdout = None; from carp_pkg.cli import entry_point; "
+            "sys.argv[0] = 'carp-pkg'; entry_point()")
+    result = subprocess.run([sys.executable, "-c", code, "--config", fixture_path("config", "modern.xml"), "validate"],
+                            stderr=subprocess.PIPE, timeout=60, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert b"Traceback" not in result.stderr
+
+
+# --- 11: SIGTERM mid-apply, stale staged copies ---------------------------------------------------------
+
+DRIVER = textwrap.dedent("""\
+    import sys, time
+    from carp_pkg import cli
+    from carp_pkg.system import RecordingRunner, Result
+    ready, record, ifconfig = sys.argv[1], sys.argv[2], open(sys.argv[3]).read()
+    def respond(argv):
+        with open(record, "a") as log:
+            log.write(" ".join(argv) + "\\n")
+        if argv == ("ifconfig",):
+            return Result(0, ifconfig, "")
+        if argv[:2] == ("sysctl", "-n"):
+            return Result(0, "0\\n", "")
+        if "alias" in argv:  # the second step: hang here until the test sends SIGTERM
+            open(ready, "w").close()
+            time.sleep(60)
+        return Result()
+    cli.install_process_guards()
+    sys.exit(cli.main(sys.argv[4:], runner=RecordingRunner(respond=respond)))
+    """)
+
+
+def test_sigterm_mid_apply_rolls_back_keeps_the_old_script_and_exits_143(tmp_path):
+    with FIGURES.case("faults injected"):
+        root = tmp_path / "root"
+        rc_dir = root / "usr" / "local" / "etc" / "rc.d"
+        rc_dir.mkdir(parents=True)
+        (rc_dir / "carp.sh").write_text("#!/bin/sh\n# previous\n")
+        driver = tmp_path / "driver.py"
+        driver.write_text(DRIVER)
+        ready, record = tmp_path / "ready", tmp_path / "record"
+        process = subprocess.Popen(
+            [sys.executable, str(driver), str(ready), str(record), fixture_path("ifconfig", "freebsd-14-no-carp.txt"),
+             "--root", str(root), "--config", fixture_path("config", "modern.xml"), "sync", "--backend", "freebsd"],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while not ready.exists() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        assert ready.exists(), process.communicate(timeout=10)
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=30)
+        assert process.returncode == 143, err.decode()
+        assert b"interrupted by SIGTERM at step 2" in err and b"of the 1 finished steps" in err
+        assert err.count(b"Traceback") == 0
+        assert (rc_dir / "carp.sh").read_text() == "#!/bin/sh\n# previous\n"  # the old script stays
+        assert [n for n in os.listdir(rc_dir) if n != "carp.sh"] == []  # and no staged copy is left
+        assert not (root / "var" / "db" / "carp-pkg" / "applied.json").exists()
+
+
+def test_a_staged_copy_left_by_a_killed_sync_is_removed_by_the_next(tmp_path):
+    with FIGURES.case(FILE_SYSTEM):
+        root = tmp_path / "root"
+        rc_dir = root / "usr" / "local" / "etc" / "rc.d"
+        rc_dir.mkdir(parents=True)
+        stale = rc_dir / ".carp.sh.ab12cd34"
+        stale.write_text("pass lan-secret\n")
+        unrelated = rc_dir / ".carp.sh.keep-me-please"
+        unrelated.write_text("not ours\n")
+        result = run_cli(["--root", str(root), "--config", fixture_path("config", "modern.xml"), "sync",
+                          "--backend", "freebsd"], runner=host_runner(read_fixture("ifconfig", "freebsd-14-no-carp.txt")))
+        assert result.code == 0, result.err
+        assert not stale.exists() and unrelated.exists()
+
+
+# --- 13: VIPs that embed IPv4, ambiguous interface names -------------------------------------------------
+
+@pytest.mark.parametrize("address", ["::10.0.0.1", "::ffff:0:10.0.0.1", "::ffff:0:0a00:0001"])
+def test_ipv6_addresses_that_embed_ipv4_are_not_vips(tmp_path, address):
+    config = tmp_path / "config.xml"
+    config.write_text(config_with_device("em1").replace("192.168.1.1</ipaddress><netmask>24",
+                                                       f"{address}</ipaddress><netmask>64"), encoding="utf-8")
+    result = run_cli(["--config", str(config), "validate"])
+    assert result.code == 3
+    assert "embeds the IPv4 address 10.0.0.1" in result.err
+
+
+def test_a_name_that_is_both_a_friendly_name_and_another_device_is_refused(tmp_path):
+    config = tmp_path / "config.xml"
+    config.write_text(textwrap.dedent("""\
+        <pfsense><interfaces>
+          <em1><if>em0</if><ipaddr>192.168.1.2</ipaddr><subnet>24</subnet></em1>
+          <lan><if>em1</if><ipaddr>10.0.0.2</ipaddr><subnet>24</subnet></lan>
+        </interfaces><installedpackages><carp><config>
+          <ipaddress>192.168.1.1</ipaddress><password>x</password><vhid>1</vhid><interface>em1</interface>
+        </config></carp></installedpackages></pfsense>
+        """))
+    result = run_cli(["--config", str(config), "validate"])
+    assert result.code == 3
+    assert "is ambiguous" in result.err and "write em1 for em0 or lan for em1" in result.err
