@@ -10,23 +10,34 @@ import os
 import signal
 import sys
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, TextIO
+from typing import Callable, List, Optional, TextIO, Tuple
 
 from . import __version__
 from .backends import get_backend
 from .backends.base import Backend
 from .commands import COMMANDS
-from .errors import CarpError, ExitCode, Terminated, UsageError
+from .errors import CarpError, ExitCode, Terminated, UsageError, error_document
 from .model import CarpConfig
-from .paths import Paths
+from .paths import CONFIG_ENV, PLATFORM_FILE, Paths, default_config
 from .system import DryRunRunner, RealRunner, Runner, System
 
 EPILOG = """\
-exit codes: 0 ok, 1 failure, 2 usage, 3 invalid config.xml, 4 config lock timeout,
-5 a command failed, 6 missing tool or unwritable file system (check uses 0-3 as Nagios does).
+exit codes: 0 ok, 1 failure, 2 usage, 3 invalid input (config.xml, a capture, a manifest, a JSON
+entry), 4 config lock timeout, 5 a command failed (finished steps undone), 6 missing tool or
+unwritable file system, 130/143 interrupted by SIGINT/SIGTERM (finished steps undone);
+check uses 0-3 as Nagios does. With --json, errors are JSON on stdout too:
+{{"error": {{"code": N, "message": "...", "details": [...]}}}}.
 
-example: carp-pkg --config examples/config.xml render --format script
+config.xml: --config FILE, else ${env}, else pfSense's /conf/config.xml on pfSense,
+/usr/local/etc/carp-pkg/config.xml on FreeBSD, /etc/carp-pkg/config.xml on Linux (under --root).
+Here: {here}
+
+example: carp-pkg --config examples/linux-ucarp.xml validate
+example: carp-pkg --config examples/config.xml render --backend freebsd --format script
 """
+
+
+COMMAND_EPILOG = "exit codes and the default config.xml: see `carp-pkg --help`"
 
 
 @dataclass
@@ -53,23 +64,50 @@ class Context:
         self.err.write(f"carp-pkg: warning: {text}\n")
 
 
+class BadArguments(UsageError):
+    """argparse found the command line wrong; carries the parser whose usage line explains it."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str):
+        super().__init__(message)
+        self.parser = parser
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors raised so that main() can answer them in JSON when --json was asked."""
+
+    def error(self, message: str):
+        raise BadArguments(self, message)
+
+
+def platform_default_config(root: str = "/") -> Tuple[str, str]:
+    platform_text = ""
+    try:
+        with open(os.path.join(root, PLATFORM_FILE.lstrip("/")), encoding="utf-8", errors="replace") as handle:
+            platform_text = handle.read(256)
+    except OSError:
+        pass
+    return default_config(root, os.uname().sysname, os.environ, os.path.exists, platform_text)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    path, why = platform_default_config()
+    parser = Parser(
         prog="carp-pkg",
         description="CARP failover for pfSense, FreeBSD and Linux: reads installedpackages/carp from "
                     "config.xml and makes the host's CARP match it (a port of pfSense carp 0.1.0).",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG.format(env=CONFIG_ENV, here=f"{path} ({why})"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"carp-pkg {__version__}")
     parser.add_argument("--root", default="/", metavar="DIR",
                         help="treat DIR as / for every file carp-pkg reads or writes (staging, tests); default /")
     parser.add_argument("--config", metavar="FILE",
-                        help="config.xml to read (default: ROOT/conf/config.xml)")
+                        help="config.xml to read (default: see below)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     for module_name in COMMANDS:
         module = importlib.import_module(f"carp_pkg.commands.{module_name}")
         sub = commands.add_parser(module.NAME, help=module.HELP, description=module.DESCRIPTION,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=COMMAND_EPILOG)
         module.add_arguments(sub)
         sub.set_defaults(run=module.run)
     return parser
@@ -78,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
 def make_context(args: argparse.Namespace, runner: Optional[Runner]) -> Context:
     if os.path.exists(args.root) and not os.path.isdir(args.root):
         raise UsageError(f"--root {args.root}: is not a directory (give the folder that stands for /)")
-    paths = Paths(root=args.root, config_override=args.config)
+    config_default = None if args.config else platform_default_config(args.root)[0]
+    paths = Paths(root=args.root, config_override=args.config, config_default=config_default)
     dry_run = bool(getattr(args, "dry_run", False))
     if runner is None:
         runner = DryRunRunner(RealRunner()) if dry_run else RealRunner()
@@ -87,29 +126,39 @@ def make_context(args: argparse.Namespace, runner: Optional[Runner]) -> Context:
 
 def main(argv: Optional[List[str]] = None, runner: Optional[Runner] = None,
          context_hook: Optional[Callable[[Context], None]] = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    wants_json = "--json" in argv
     ctx: Optional[Context] = None
 
-    def report(text: str) -> None:
-        (ctx.err if ctx is not None else sys.stderr).write(f"carp-pkg: {text}\n")
+    def report(message: str, code: int, details=(), label: str = "error: ") -> int:
+        out = ctx.out if ctx is not None else sys.stdout
+        err = ctx.err if ctx is not None else sys.stderr
+        if wants_json:
+            out.write(json.dumps(error_document(message, code, details), indent=2) + "\n")
+        else:
+            err.write("carp-pkg: " + label + "\n".join((message, *("  " + d for d in details))) + "\n")
+        return int(code)
 
     try:
+        args = build_parser().parse_args(argv)
         ctx = make_context(args, runner)
         if context_hook is not None:
             context_hook(ctx)
         return int(args.run(args, ctx))
+    except BadArguments as exc:
+        if not wants_json:
+            exc.parser.print_usage(sys.stderr)
+        return report(exc.message, ExitCode.USAGE)
     except CarpError as exc:
-        report(f"error: {exc}")
-        return int(exc.exit_code)
+        return report(exc.message, exc.exit_code, exc.details)
     except KeyboardInterrupt as exc:
-        report(f"interrupted by {getattr(exc, 'signal_name', 'SIGINT')}")
-        return int(getattr(exc, "exit_code", ExitCode.INTERRUPTED))
+        return report(f"interrupted by {getattr(exc, 'signal_name', 'SIGINT')}",
+                      getattr(exc, "exit_code", ExitCode.INTERRUPTED), label="")
     except BrokenPipeError:
         return int(ExitCode.OK)
     except OSError as exc:  # the last line of defence: a file-system failure nobody expected, one line
-        report(f"error: {os_error_message(exc)}")
-        return int(ExitCode.ENVIRONMENT if exc.errno in ENVIRONMENT_ERRNOS else ExitCode.FAILURE)
+        return report(os_error_message(exc),
+                      ExitCode.ENVIRONMENT if exc.errno in ENVIRONMENT_ERRNOS else ExitCode.FAILURE)
 
 
 ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.ENOTDIR, errno.EACCES, errno.EPERM})

@@ -17,6 +17,11 @@ class ExitCode(IntEnum):
     TERMINATED = 143
 
 
+def error_document(message: str, code: int, details=()) -> dict:
+    """The one JSON shape of an error, whatever the command (`--json`)."""
+    return {"error": {"code": int(code), "message": message, "details": list(details)}}
+
+
 class CarpError(Exception):
     """Base of every error carp-pkg reports to the user (message + exit code, never a traceback)."""
 

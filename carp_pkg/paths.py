@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Mapping, Optional, Tuple
 
-CONFIG_XML = "/conf/config.xml"
+CONFIG_XML = "/conf/config.xml"  # pfSense's own
+FREEBSD_CONFIG_XML = "/usr/local/etc/carp-pkg/config.xml"
+LINUX_CONFIG_XML = "/etc/carp-pkg/config.xml"
+CONFIG_ENV = "CARP_PKG_CONFIG"
+PFSENSE_BASE_INC = "/etc/inc/interfaces.inc"
 RC_SCRIPT = "/usr/local/etc/rc.d/carp.sh"
 CONFIG_LOCK = "/tmp/config.lock"
 FILTER_CONFIGURE = "/etc/rc.filter_configure"
@@ -18,10 +22,29 @@ PF_DIR = "/usr/local/pkg/pf"
 STATE_DIR = "/var/db/carp-pkg"
 
 
+def default_config(root: str, sysname: str, environ: Mapping[str, str], exists: Callable[[str], bool],
+                   platform_text: str = "") -> Tuple[str, str]:
+    """(path, why) of the config.xml to read when --config is not given.
+
+    $CARP_PKG_CONFIG first; on pfSense its own /conf/config.xml; else the package's own file for the OS,
+    except that a root shaped like pfSense (ROOT/conf/config.xml exists, the platform default does not)
+    is read as pfSense (staging copies of a firewall)."""
+    under = lambda path: os.path.join(root, path.lstrip("/"))  # noqa: E731
+    if environ.get(CONFIG_ENV):
+        return environ[CONFIG_ENV], f"from ${CONFIG_ENV}"
+    if "pfsense" in platform_text.lower() or exists(under(PFSENSE_BASE_INC)):
+        return under(CONFIG_XML), "pfSense"
+    own, system = (FREEBSD_CONFIG_XML, "FreeBSD") if sysname == "FreeBSD" else (LINUX_CONFIG_XML, sysname or "Linux")
+    if not exists(under(own)) and exists(under(CONFIG_XML)):
+        return under(CONFIG_XML), "a pfSense-shaped root"
+    return under(own), system
+
+
 @dataclass(frozen=True)
 class Paths:
     root: str = "/"
     config_override: Optional[str] = None  # --config FILE, taken as given (not under root)
+    config_default: Optional[str] = None  # the platform's default, decided once by the CLI (default_config)
 
     def under_root(self, target_path: str) -> str:
         """Where a target path (as seen on the firewall) lives on this machine."""
@@ -29,7 +52,7 @@ class Paths:
 
     @property
     def config_xml(self) -> str:
-        return self.config_override or self.under_root(CONFIG_XML)
+        return self.config_override or self.config_default or self.under_root(CONFIG_XML)
 
     @property
     def rc_script(self) -> str:

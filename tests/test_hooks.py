@@ -243,8 +243,10 @@ def test_deinstall_refuses_entries_of_the_wrong_type_without_a_traceback(install
         (installed / "u").write_text("a one-letter file")
         edit_manifest(installed, **damage)
         result, runner = deinstall(installed, "--json")
-        assert result.code == 3 and "error: the carp-pkg manifest" in result.err
-        assert json.loads(result.out)["refused"]
+        document = json.loads(result.out)  # with --json, the whole answer is one JSON document on stdout
+        assert result.code == 3 and result.err == ""
+        assert document["refused"] and document["error"]["code"] == 3
+        assert "the carp-pkg manifest" in document["error"]["message"]
         assert (installed / "u").exists()
         assert ("ifconfig", "em1", "inet", "192.168.1.1", "-alias") in runner.mutating_calls
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..cli_helpers import add_backend_argument, add_lock_timeout_argument
-from ..errors import InputError
+from ..errors import InputError, error_document
 from ..hooks import Installer
 from ..script import render_commands
 
@@ -54,25 +54,34 @@ def add_arguments(parser) -> None:
 def run(args, ctx) -> int:
     report = Installer(ctx.system, ctx.paths, ctx.backend(args.backend)).deinstall(args.purge, args.lock_timeout)
     removal = report.removal
+    problem = refusal_error(ctx, report) if removal.refused else None
     if args.json:
-        ctx.print_json(report.to_json())
+        document = report.to_json()  # "refused" lists what the manifest asked for and was refused
+        if problem is not None:
+            document.update(error_document(problem.message, problem.exit_code))
+        ctx.print_json(document)
+        return int(problem.exit_code) if problem is not None else 0
+    for note in report.notes:
+        ctx.warn(note)
+    for note in removal.kept:
+        ctx.warn(f"kept {note}")
+    for note in removal.refused:
+        ctx.warn(f"refused {note}")
+    if report.dry_run:
+        ctx.out.write(render_commands(report.plan))
+        ctx.print(f"would remove {len(removal.removed)} files: " + ", ".join(removal.removed) if removal.removed
+                  else "would remove no files: none that install recorded is left")
     else:
-        for note in report.notes:
-            ctx.warn(note)
-        for note in removal.kept:
-            ctx.warn(f"kept {note}")
-        for note in removal.refused:
-            ctx.warn(f"refused {note}")
-        if report.dry_run:
-            ctx.out.write(render_commands(report.plan))
-            ctx.print(f"would remove {len(removal.removed)} files: " + ", ".join(removal.removed))
-        else:
-            restored = ", ".join(report.restored_sysctls) or "none needed"
-            ctx.print(f"deinstalled: removed {len(removal.removed)} files and directories, kept {len(removal.kept)}, "
-                      f"refused {len(removal.refused)} manifest entries; sysctls restored: {restored}; "
-                      f"config.xml {'purged of installedpackages/carp' if report.purged else 'left as it was'}")
-    if removal.refused:
-        done = "nothing was changed (dry run)" if report.dry_run else "everything else was done and CARP is stopped"
-        raise InputError(f"the carp-pkg manifest {ctx.paths.manifest} is damaged or lists what carp-pkg does not "
-                         f"remove: {len(removal.refused)} entries refused (listed above); {done}")
+        restored = ", ".join(report.restored_sysctls) or "none needed"
+        ctx.print(f"deinstalled: removed {len(removal.removed)} files and directories, kept {len(removal.kept)}, "
+                  f"refused {len(removal.refused)} manifest entries; sysctls restored: {restored}; "
+                  f"config.xml {'purged of installedpackages/carp' if report.purged else 'left as it was'}")
+    if problem is not None:
+        raise problem
     return 0
+
+
+def refusal_error(ctx, report) -> InputError:
+    done = "nothing was changed (dry run)" if report.dry_run else "everything else was done and CARP is stopped"
+    return InputError(f"the carp-pkg manifest {ctx.paths.manifest} is damaged or lists what carp-pkg does not "
+                      f"remove: {len(report.removal.refused)} entries refused (listed above); {done}")

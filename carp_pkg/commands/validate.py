@@ -7,7 +7,7 @@ import json
 from ..backends import CHOICES
 from ..configxml import RawConfig, RawEntry, read_config_xml, shorten
 from ..fs import read_bounded
-from ..errors import ConfigError, ExitCode, InputError
+from ..errors import ConfigError, ExitCode, InputError, error_document
 from ..model import Problem
 from ..validate import check
 
@@ -97,7 +97,8 @@ def run(args, ctx) -> int:
         if not args.json:
             raise
         where = f"--entry-json {args.entry_json}" if args.entry_json else ctx.paths.config_xml
-        ctx.print_json({"ok": False, "problems": [{"where": where, "message": str(exc)}]})
+        ctx.print_json({"ok": False, "problems": [{"where": where, "message": str(exc)}],
+                        **error_document(exc.message, exc.exit_code, exc.details)})
         return int(ExitCode.INVALID_CONFIG)
     if args.json:
         ctx.print_json({"ok": not problems, "source": raw.source, "entries": len(raw.entries),
