@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import Callable, List, Tuple
 
 from .errors import CommandError, ExitCode, Interrupted
 from .plan import Plan, Step
@@ -39,12 +39,15 @@ def roll_back(done: List[Step], runner: Runner) -> Rollback:
     return Rollback(tuple(undone), tuple(left))
 
 
-def apply_plan(plan: Plan, runner: Runner) -> Tuple[Step, ...]:
+def apply_plan(plan: Plan, runner: Runner, before_rollback: Callable[[], None] = lambda: None) -> Tuple[Step, ...]:
+    """before_rollback: runs first when a step fails (sync puts the plan's files back, so an undo that
+    restarts a process finds the old password and scripts, not the new ones)."""
     done: List[Step] = []
     for number, step in enumerate(plan.steps, start=1):
         try:
             runner.run(step.argv, display=step.shown())
         except CommandError as exc:
+            before_rollback()
             rollback = roll_back(done, runner)
             details = [f"reason: {d}" for d in exc.details]
             details.append(f"rolled back {len(rollback.undone)} of the {len(done)} finished steps")
@@ -54,6 +57,7 @@ def apply_plan(plan: Plan, runner: Runner) -> Tuple[Step, ...]:
             raise ApplyError(f"step {number} of {len(plan.steps)} failed ({step.why}): {_shown(step)}",
                              tuple(details)) from None
         except KeyboardInterrupt as interruption:
+            before_rollback()
             rollback = roll_back(done, runner)
             details = [f"step {number} may or may not have taken effect: {_shown(step)}",
                        f"rolled back {len(rollback.undone)} of the {len(done)} finished steps", *rollback.left]

@@ -166,12 +166,12 @@ def decode_ipv6(packet: bytes) -> Advertisement:
         following, length_units = packet[offset], packet[offset + 1]
         offset += (length_units + 1) * 8
         next_header = following
+    if offset > end:  # before the protocol checks: a broken chain says nothing trustworthy about the protocol
+        raise MalformedPacket("IPv6 extension headers run past the end of the packet")
     if next_header == _IPV6_FRAGMENT:
         raise MalformedPacket("fragmented CARP packet (CARP advertisements always fit in one packet)")
     if next_header != IPPROTO_CARP:
         raise NotCarp(f"IPv6 next header {next_header} is not CARP ({IPPROTO_CARP})")
-    if offset > end:
-        raise MalformedPacket("IPv6 extension headers run past the end of the packet")
     return _decode_carp(packet[offset:end], source, destination, hop_limit)
 
 

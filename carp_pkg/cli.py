@@ -17,6 +17,7 @@ from .backends import get_backend
 from .backends.base import Backend
 from .commands import COMMANDS
 from .errors import CarpError, ExitCode, Terminated, UsageError, error_document
+from .text import printable
 from .model import CarpConfig
 from .paths import CONFIG_ENV, PLATFORM_FILE, Paths, default_config
 from .system import DryRunRunner, RealRunner, Runner, System
@@ -24,7 +25,7 @@ from .system import DryRunRunner, RealRunner, Runner, System
 EPILOG = """\
 exit codes: 0 ok, 1 failure, 2 usage, 3 invalid input (config.xml, a capture, a manifest, a JSON
 entry), 4 config lock timeout, 5 a command failed (finished steps undone), 6 missing tool or
-unwritable file system, 130/143 interrupted by SIGINT/SIGTERM (finished steps undone);
+unwritable file system, 129/130/143 interrupted by SIGHUP/SIGINT/SIGTERM (finished steps undone);
 check uses 0-3 as Nagios does. With --json, errors are JSON on stdout too:
 {{"error": {{"code": N, "message": "...", "details": [...]}}}}.
 
@@ -124,29 +125,48 @@ def make_context(args: argparse.Namespace, runner: Optional[Runner]) -> Context:
     return Context(paths=paths, system=System(runner=runner, paths=paths, dry_run=dry_run))
 
 
-def main(argv: Optional[List[str]] = None, runner: Optional[Runner] = None,
-         context_hook: Optional[Callable[[Context], None]] = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    wants_json = "--json" in argv
-    ctx: Optional[Context] = None
+class Reporter:
+    """Where an error goes: JSON on stdout when --json was asked, else one escaped message on stderr."""
 
-    def report(message: str, code: int, details=(), label: str = "error: ") -> int:
-        out = ctx.out if ctx is not None else sys.stdout
-        err = ctx.err if ctx is not None else sys.stderr
-        if wants_json:
-            out.write(json.dumps(error_document(message, code, details), indent=2) + "\n")
+    def __init__(self, wants_json: bool):
+        self.wants_json = wants_json
+        self.ctx: Optional[Context] = None
+        self.reported = False
+
+    def __call__(self, message: str, code: int, details=(), label: str = "error: ") -> int:
+        self.reported = True
+        out = self.ctx.out if self.ctx is not None else sys.stdout
+        err = self.ctx.err if self.ctx is not None else sys.stderr
+        if self.wants_json:
+            # one line: streaming commands (sniff, events --follow) print one JSON object per line
+            out.write(json.dumps(error_document(message, code, details)) + "\n")
         else:
-            err.write("carp-pkg: " + label + "\n".join((message, *("  " + d for d in details))) + "\n")
+            lines = (printable(message), *("  " + printable(d) for d in details))
+            err.write("carp-pkg: " + label + "\n".join(lines) + "\n")
         return int(code)
 
+
+def main(argv: Optional[List[str]] = None, runner: Optional[Runner] = None,
+         context_hook: Optional[Callable[[Context], None]] = None) -> int:
+    """The single top-level catch: every CarpError (and the few OS failures nobody expected) becomes one
+    message and its exit code; `check` answers 0-3 whatever happens, as a Nagios plugin must."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    report = Reporter("--json" in argv)
+    code = _run(argv, runner, context_hook, report)
+    if NAGIOS_COMMAND in argv and report.reported:
+        return nagios_code(code)
+    return code
+
+
+def _run(argv: List[str], runner: Optional[Runner], context_hook, report: Reporter) -> int:
     try:
         args = build_parser().parse_args(argv)
-        ctx = make_context(args, runner)
+        report.ctx = make_context(args, runner)
         if context_hook is not None:
-            context_hook(ctx)
-        return int(args.run(args, ctx))
+            context_hook(report.ctx)
+        return int(args.run(args, report.ctx))
     except BadArguments as exc:
-        if not wants_json:
+        if not report.wants_json:
             exc.parser.print_usage(sys.stderr)
         return report(exc.message, ExitCode.USAGE)
     except CarpError as exc:
@@ -161,6 +181,15 @@ def main(argv: Optional[List[str]] = None, runner: Optional[Runner] = None,
                       ExitCode.ENVIRONMENT if exc.errno in ENVIRONMENT_ERRNOS else ExitCode.FAILURE)
 
 
+NAGIOS_COMMAND = "check"
+
+
+def nagios_code(_code: int) -> int:
+    """A monitoring plugin answers 0-3 whatever happens: a check that could not run is UNKNOWN (3), never
+    CRITICAL (a usage error's 2) or an unknown code."""
+    return 3
+
+
 ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.ENOTDIR, errno.EACCES, errno.EPERM})
 
 
@@ -169,12 +198,15 @@ def os_error_message(exc: OSError) -> str:
     return f"{where}{exc.strerror or exc}"
 
 
-def _raise_terminated(_signum, _frame):
-    raise Terminated()
+def _raise_terminated(signum, _frame):
+    raise Terminated(signum)
 
 
 def _open_streams() -> None:
-    """A closed stdout or stderr (`>&-`) must not turn into a traceback: output goes nowhere instead."""
+    """A closed stdin, stdout or stderr (`<&-`, `>&-`) must not turn into a traceback: input is empty and
+    output goes nowhere instead."""
+    if sys.stdin is None:
+        sys.stdin = open(os.devnull)
     if sys.stdout is None:
         sys.stdout = open(os.devnull, "w")
     if sys.stderr is None:
@@ -185,7 +217,8 @@ def install_process_guards() -> None:
     """What the carp-pkg process sets up before any command: umask, usable streams, SIGTERM."""
     os.umask(0o022)  # modes are set explicitly; this only guards what child processes create
     _open_streams()
-    signal.signal(signal.SIGTERM, _raise_terminated)  # SIGTERM rolls back an apply like Ctrl-C does
+    for number in (signal.SIGTERM, signal.SIGHUP):  # roll back an apply like Ctrl-C does (an SSH drop is a SIGHUP)
+        signal.signal(number, _raise_terminated)
 
 
 def entry_point() -> None:
@@ -198,6 +231,8 @@ def entry_point() -> None:
     except OSError as exc:  # /dev/full, a vanished disk: the output was lost, say so once
         sys.stderr.write(f"carp-pkg: error: cannot write the output: {exc.strerror}\n")
         code = int(ExitCode.ENVIRONMENT)
+        if NAGIOS_COMMAND in sys.argv[1:]:
+            code = nagios_code(code)
     finally:
         _quiet_exit_streams()
     sys.exit(code)

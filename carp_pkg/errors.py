@@ -13,6 +13,7 @@ class ExitCode(IntEnum):
     LOCKED = 4
     COMMAND_FAILED = 5
     ENVIRONMENT = 6
+    HANGUP = 129
     INTERRUPTED = 130
     TERMINATED = 143
 
@@ -82,7 +83,10 @@ class Interrupted(CarpError):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, delivered like Ctrl-C so that an apply in progress is rolled back the same way."""
+    """SIGTERM or SIGHUP, delivered like Ctrl-C so that an apply in progress is rolled back the same way;
+    the exit code is 128 + the signal number, as a shell reports it (143, 129)."""
 
-    signal_name = "SIGTERM"
-    exit_code = ExitCode.TERMINATED
+    def __init__(self, signal_number: int = 15):
+        super().__init__(signal_number)
+        self.signal_name = {1: "SIGHUP", 2: "SIGINT", 15: "SIGTERM"}.get(signal_number, f"signal {signal_number}")
+        self.exit_code = 128 + signal_number

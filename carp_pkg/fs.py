@@ -33,16 +33,18 @@ def _describe(error: OSError) -> str:
 
 
 def read_bounded(path: str, limit: int = MAX_SMALL_INPUT_BYTES, what: str = "input",
-                 hints: Optional[Dict[int, str]] = None) -> bytes:
+                 hints: Optional[Dict[int, str]] = None, follow_symlinks: bool = True) -> bytes:
     """At most `limit` bytes of a regular file or a pipe (`-` = standard input); anything else is refused.
-    hints: errno → advice appended to the message (e.g. where the file usually is)."""
+    hints: errno → advice appended to the message (e.g. where the file usually is);
+    follow_symlinks=False: a symlink is refused (files carp-pkg itself wrote, in its own directories)."""
     if path == "-":
         stdin = getattr(sys.stdin, "buffer", None)
         if stdin is None:  # a text stream put in place of stdin (an embedding program, a test)
             return _read_stream(sys.stdin, limit, f"{what} (standard input)").encode("utf-8")
         return _read_stream(stdin, limit, f"{what} (standard input)")
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | os.O_CLOEXEC
+                     | (0 if follow_symlinks else os.O_NOFOLLOW))
     except OSError as exc:
         hint = (hints or {}).get(exc.errno, f" ({what})")
         raise InputError(f"{path}: {_describe(exc)}{hint}") from None
@@ -62,6 +64,26 @@ def read_bounded(path: str, limit: int = MAX_SMALL_INPUT_BYTES, what: str = "inp
     finally:
         if fd >= 0:
             os.close(fd)
+
+
+def open_input(path: str, what: str = "input"):
+    """A binary stream of a regular file or a pipe, for inputs read as a stream (captures); anything else
+    (a directory, a device such as /dev/zero) is refused with one line."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | os.O_CLOEXEC)
+    except OSError as exc:
+        raise InputError(f"{path}: {_describe(exc)} ({what})") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise InputError(f"{path}: is a directory, not a {what}")
+        if not (stat.S_ISREG(info.st_mode) or stat.S_ISFIFO(info.st_mode)):
+            raise InputError(f"{path}: is a device or special file, not a {what}; give a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _read_stream(handle, limit: int, where: str) -> bytes:
@@ -120,6 +142,19 @@ def ensure_directory(path: str, mode: int = PUBLIC_DIR_MODE) -> None:
             raise EnvironmentProblem(f"cannot create the directory {directory}: {_describe(exc)}") from None
     if not os.path.isdir(target):
         raise EnvironmentProblem(f"{path} exists and is not a directory")
+
+
+def check_private_directory(path: str) -> None:
+    """A directory carp-pkg made for itself and still may trust: not a link, ours, closed to others."""
+    try:
+        info = os.lstat(path)
+    except OSError as exc:
+        raise EnvironmentProblem(f"{path}: {_describe(exc)}") from None
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise EnvironmentProblem(f"{path} is not a real directory (a symbolic link or a file); refusing to use it")
+    if info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        raise EnvironmentProblem(f"{path} belongs to uid {info.st_uid} or may be written by others "
+                                 f"(mode {stat.S_IMODE(info.st_mode):04o}); refusing to trust what it holds")
 
 
 def ensure_private_directory(path: str) -> None:

@@ -20,6 +20,7 @@ WWW_DIR = "/usr/local/www"
 PKG_DIR = "/usr/local/pkg"
 PF_DIR = "/usr/local/pkg/pf"
 STATE_DIR = "/var/db/carp-pkg"
+SYSTEM_PATH = "/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin"
 
 
 def default_config(root: str, sysname: str, environ: Mapping[str, str], exists: Callable[[str], bool],

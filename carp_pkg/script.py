@@ -6,11 +6,11 @@ import shlex
 from typing import List
 
 from . import __version__
-from .paths import FILTER_CONFIGURE
+from .paths import FILTER_CONFIGURE, SYSTEM_PATH
 from .plan import Plan, Step
+from .text import printable
 
 SCRIPT_MODE = 0o700  # it holds CARP passwords: root only
-SYSTEM_PATH = "/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin"
 
 PROLOGUE = """\
 #!/bin/sh
@@ -18,7 +18,7 @@ PROLOGUE = """\
 # Do not edit: change installedpackages/carp in config.xml and run `carp-pkg sync`.
 # Holds CARP passwords: mode 0700, root only.
 
-PATH="$PATH:{system_path}"
+PATH="${{PATH:+$PATH:}}{system_path}"
 failed=0
 
 run() {{
@@ -46,12 +46,7 @@ exit $failed
 def comment_text(text: str) -> str:
     """Text made safe for a `# ...` shell comment: a newline (or any control or separator character a
     shell or an editor might take as a line end) would end the comment and run the rest as a command."""
-    return "".join(char if char.isprintable() else _escaped(char) for char in str(text))
-
-
-def _escaped(char: str) -> str:
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+    return printable(text)
 
 
 def comment(text: str, indent: str = "") -> str:

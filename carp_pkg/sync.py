@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import json
+import posixpath
 from dataclasses import dataclass, replace
 from typing import Optional, Tuple
 
 from .apply import apply_plan
 from .backends.base import Backend
 from .configxml import read_config_xml
-from .errors import ConfigError
+from .errors import ConfigError, InputError
 from .fs import MAX_INPUT_BYTES
 from .fingerprint import applied_record, new_salt, parse_record, with_digests
 from .model import CarpConfig
-from .paths import CONFIG_XML, Paths
+from .paths import CONFIG_XML, PFSENSE_BASE_INC, Paths
 from .plan import Plan, Step
-from .running import RunningState
+from .running import HostFacts, RunningState
 from .script import SCRIPT_MODE, render_script
 from .system import System
 from .validate import build_config
@@ -41,17 +42,47 @@ def effective_config(config: CarpConfig, system: System, paths: Paths) -> CarpCo
     return config.in_maintenance() if maintenance_on(system, paths) else config
 
 
+PREEMPT_SYSCTL = "net.inet.carp.preempt"
+
+
+def host_facts(system: System, paths: Paths) -> HostFacts:
+    """Who owns net.inet.carp.preempt here, relative to --root: pfSense (/etc/platform says so, or the base
+    system's /etc/inc/interfaces.inc exists: its interfaces_sync_setup() sets preempt=1 on every interface
+    reconfigure), and the value carp-pkg's install found (its manifest), to restore on plain FreeBSD."""
+    base_inc = paths.under_root(PFSENSE_BASE_INC)
+    pfsense = ("pfsense" in _state_text(system, paths.platform_file).lower()
+               or posixpath.basename(base_inc) in system.list_dir(posixpath.dirname(base_inc)))
+    preempt = None
+    manifest = _state_text(system, paths.manifest)
+    if manifest:
+        from .hooks import parse_manifest  # hooks imports this module: imported when needed
+        preempt = parse_manifest(manifest.encode("utf-8")).manifest.sysctls_before.get(PREEMPT_SYSCTL)
+    return HostFacts(pfsense=pfsense, preempt_at_install=preempt)
+
+
+def _state_text(system: System, path: str) -> str:
+    """A small file that only informs a decision: a device, a huge file or a link loop counts as absent
+    here (deinstall judges a damaged manifest itself and says so)."""
+    try:
+        return system.read_text(path) or ""
+    except (InputError, OSError):
+        return ""
+
+
 def observe(backend: Backend, system: System, paths: Paths,
             captured: Optional[RunningState] = None) -> Tuple[RunningState, dict]:
-    """The running state (live, or `captured` from a saved capture) with carp-pkg's applied record merged in."""
+    """The running state (live, or `captured` from a saved capture) with carp-pkg's applied record and the
+    host's facts (pfSense or not, preempt at install) merged in."""
     record = parse_record(system.read_text(paths.applied_state))
     running = with_digests(captured if captured is not None else backend.read_running(system, paths), record)
-    return replace(running, password_salt=record.get("salt")), record
+    return replace(running, password_salt=record.get("salt"), host=host_facts(system, paths)), record
 
 
-def rc_script_text(backend: Backend, config: CarpConfig, paths: Paths, show_secrets: bool = True) -> str:
+def rc_script_text(backend: Backend, config: CarpConfig, paths: Paths, show_secrets: bool = True,
+                   host: Optional[HostFacts] = None) -> str:
+    """host: the facts of the target (pfSense owns preempt; the preempt value at install); None = unknown."""
     source = paths.config_override or CONFIG_XML
-    return render_script(backend.boot_plan(config), backend.stop_plan(config), source, show_secrets=show_secrets)
+    return render_script(backend.boot_plan(config, host), backend.stop_plan(config), source, show_secrets=show_secrets)
 
 
 @dataclass(frozen=True)
@@ -80,10 +111,24 @@ class SyncResult:
 
 
 def execute(plan: Plan, system: System) -> Tuple[Step, ...]:
-    """The plan's files first (ucarp scripts, password files), then its steps, then its removals."""
-    for planned in plan.files:
-        system.write_atomic(planned.path, planned.content, planned.mode)
-    applied = apply_plan(plan, system.runner)
+    """The plan's files first (ucarp scripts, password files), then its steps, then its removals.
+    A failed step puts the previous files back before the finished steps are undone."""
+    previous = [(planned.path, system.snapshot(planned.path)) for planned in plan.files]
+
+    def restore_files() -> None:
+        for path, before in previous:
+            if before is None:
+                system.remove_file(path)
+            else:
+                system.write_atomic(path, before[0], before[1])
+
+    try:
+        for planned in plan.files:
+            system.write_atomic(planned.path, planned.content, planned.mode)
+    except BaseException:
+        restore_files()
+        raise
+    applied = apply_plan(plan, system.runner, before_rollback=restore_files)
     for path in plan.removed_files:
         system.remove_file(path)
     return applied
@@ -100,7 +145,7 @@ def sync(system: System, paths: Paths, backend: Backend, lock_timeout: float = 3
             config = config.in_maintenance()
         running, record = observe(backend, system, paths, running_override)
         plan = backend.plan(config, running)
-        script = rc_script_text(backend, config, paths)
+        script = rc_script_text(backend, config, paths, host=running.host)
         script_changed = system.read_text(paths.rc_script, limit=MAX_INPUT_BYTES) != script
         if system.dry_run:
             return SyncResult(backend.name, plan, (), paths.rc_script, script_changed, True, in_maintenance)

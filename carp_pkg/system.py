@@ -6,6 +6,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import shlex
 import stat
 import subprocess
 import tempfile
@@ -16,13 +17,19 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 from .errors import CommandError, EnvironmentProblem, InputError, LockError
 from .fs import (MAX_SMALL_INPUT_BYTES, PUBLIC_DIR_MODE, ensure_directory, ensure_private_directory,
                  open_for_writing, read_bounded)
-from .paths import NANOBSD_MOUNT, Paths
+from .paths import NANOBSD_MOUNT, SYSTEM_PATH, Paths
 
 LOCK_FILE_MODE = 0o644
 STAGED_SUFFIX_CHARS = 8  # tempfile.mkstemp's random part
 
-SYSTEM_PATH = "/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin"
 COMMAND_TIMEOUT_S = 120
+
+
+def safe_path(inherited: str) -> str:
+    """The caller's PATH without empty or relative entries (each means the working directory, where root must
+    never pick up an `ifconfig`), then the system directories."""
+    kept = [entry for entry in inherited.split(os.pathsep) if entry.startswith("/")]
+    return os.pathsep.join(kept + [entry for entry in SYSTEM_PATH.split(os.pathsep) if entry not in kept])
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,7 @@ class Runner:
 class RealRunner(Runner):
     def _execute(self, argv, *, mutating, input):
         env = dict(os.environ)
-        env["PATH"] = env.get("PATH", "") + ":" + SYSTEM_PATH
+        env["PATH"] = safe_path(env.get("PATH", ""))
         try:
             completed = subprocess.run(argv, input=input, capture_output=True, text=True, env=env,
                                        timeout=COMMAND_TIMEOUT_S, errors="replace")
@@ -74,6 +81,20 @@ class DryRunRunner(Runner):
             self.skipped.append(argv)
             return Result()
         return self.reader._execute(argv, mutating=False, input=input)
+
+
+class EchoingRunner(Runner):
+    """Says each command that changes the host (secrets masked, as `display` gives them) before running it."""
+
+    def __init__(self, inner: Runner, echo: Callable[[str], None]):
+        self.inner = inner
+        self.echo = echo
+
+    def run(self, argv: Sequence[str], *, mutating: bool = True, check: bool = True,
+            input: Optional[str] = None, display: Optional[Sequence[str]] = None) -> Result:
+        if mutating:
+            self.echo("+ " + " ".join(shlex.quote(word) for word in (display if display is not None else argv)))
+        return self.inner.run(argv, mutating=mutating, check=check, input=input, display=display)
 
 
 @dataclass
@@ -138,6 +159,9 @@ class System:
 
         The lock lives in a world-writable directory: a symlink planted there is refused, never followed
         (following it would create or open a file of the attacker's choosing as root)."""
+        if self.dry_run and not os.path.lexists(self.paths.lock):
+            yield  # a dry run changes nothing, not even by creating the lock file; nobody holds a missing lock
+            return
         ensure_directory(os.path.dirname(self.paths.lock), PUBLIC_DIR_MODE)
         try:
             fd = os.open(self.paths.lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, LOCK_FILE_MODE)
@@ -235,11 +259,13 @@ class System:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(content)
 
-    def write_atomic(self, path: str, content: str, mode: int) -> None:
-        """Write a sibling temp file with its final mode, fsync, rename: readers see old or new, never a mix."""
-        self.stage_atomic(path, content, mode).commit()
+    def write_atomic(self, path: str, content: str, mode: int, owner: Optional[Tuple[int, int]] = None) -> None:
+        """Write a sibling temp file with its final mode, fsync, rename: readers see old or new, never a mix.
+        owner: (uid, gid) to keep, when rewriting a file that is not carp-pkg's own (config.xml)."""
+        self.stage_atomic(path, content, mode, owner).commit()
 
-    def stage_atomic(self, path: str, content: str, mode: int) -> "StagedFile":
+    def stage_atomic(self, path: str, content: str, mode: int,
+                     owner: Optional[Tuple[int, int]] = None) -> "StagedFile":
         """The first half of write_atomic: the complete temp file, fsynced, not yet renamed into place.
 
         sync stages the rc script before it changes the host, so a full or read-only disk stops it first."""
@@ -251,6 +277,8 @@ class System:
             raise EnvironmentProblem(f"cannot write {path}: {exc.strerror}; the previous file is unchanged") from None
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                if owner is not None:
+                    os.fchown(handle.fileno(), *owner)
                 os.fchmod(handle.fileno(), mode)
                 handle.write(content)
                 handle.flush()
@@ -261,6 +289,13 @@ class System:
             why = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
             raise EnvironmentProblem(f"cannot write {path}: {why}; the previous file is unchanged") from None
         return StagedFile(temp_path, path)
+
+    def snapshot(self, path: str) -> Optional[Tuple[str, int]]:
+        """(content, mode) of a file carp-pkg is about to replace, to put it back if the change fails."""
+        text = self.read_text(path)
+        if text is None:
+            return None
+        return text, stat.S_IMODE(os.stat(path).st_mode)
 
     def list_dir(self, path: str) -> Tuple[str, ...]:
         try:
@@ -282,7 +317,7 @@ class StreamingProcess:
     def __init__(self, argv: Sequence[str], extra_env: Optional[dict] = None):
         self.argv = tuple(argv)
         env = dict(os.environ)
-        env["PATH"] = env.get("PATH", "") + ":" + SYSTEM_PATH
+        env["PATH"] = safe_path(env.get("PATH", ""))
         env.update(extra_env or {})
         try:
             self.process = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)

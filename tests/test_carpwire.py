@@ -333,6 +333,60 @@ def test_arbitrary_bytes_decode_or_raise_a_packet_error(data):
     assert isinstance(adv, Advertisement)
 
 
+def ipv6_with_extensions(extensions: bytes, first_next_header: int, payload: bytes = GOOD6[40:]) -> bytes:
+    """GOOD6 with the given extension header bytes put between its header and the CARP header."""
+    header = bytearray(GOOD6[:40])
+    header[4:6] = struct.pack("!H", len(extensions) + len(payload))
+    header[6] = first_next_header
+    return bytes(header) + extensions + payload
+
+
+def with_ipv4_options(options: bytes) -> bytes:
+    """GOOD with IPv4 options (a multiple of 4 bytes): IHL and total length grown to match."""
+    ihl = (20 + len(options)) // 4
+    header = bytes([0x40 | ihl]) + GOOD[1:2] + struct.pack("!H", len(GOOD) + len(options)) + GOOD[4:20]
+    return header + options + GOOD[20:]
+
+
+def test_ipv4_options_are_skipped():
+    adv = decode(with_ipv4_options(bytes([148, 4, 0, 0])))  # router alert
+    assert adv.vhid == 3 and adv.checksum_ok
+
+
+def test_a_chain_of_ipv6_extension_headers_is_skipped():
+    hop_by_hop = bytes([60, 0, 1, 4, 0, 0, 0, 0])  # then destination options
+    destination = bytes([112, 1, 1, 12]) + bytes(12)  # then CARP; 16 bytes
+    adv = decode(ipv6_with_extensions(hop_by_hop + destination, 0))
+    assert adv.vhid == 3 and adv.checksum_ok
+
+
+@pytest.mark.parametrize(
+    "packet, message",
+    [
+        (with_bytes(GOOD, 0, b"\x40"), "header length 0 is below the minimum of 20"),
+        (with_bytes(GOOD, 0, b"\x4f"), "total length 56 is shorter than its header \\(60\\)"),
+        (with_bytes(GOOD, 2, struct.pack("!H", 0xFFFF)), "total length 65535, captured 56"),
+        (with_bytes(GOOD, 2, struct.pack("!H", 0)), "total length 0 is shorter"),
+        (with_bytes(with_ipv4_options(bytes(40)), 2, struct.pack("!H", 60)), "CARP header needs 36 bytes, got 0"),
+        (with_bytes(GOOD6, 4, b"\xff\xff"), "payload length 65535, captured 36"),
+        (with_bytes(GOOD6, 4, b"\x00\x00"), "CARP header needs 36 bytes, got 0"),
+        # payload length 0 (a jumbogram) with a hop-by-hop header that is not there
+        (with_bytes(with_bytes(GOOD6, 4, b"\x00\x00"), 6, b"\x00"), "extension header 0 runs past the end"),
+        # an extension header that claims 2 KiB, of a chain that then names another protocol
+        (ipv6_with_extensions(bytes([17, 255, 0, 0, 0, 0, 0, 0]), 60, b""), "run past the end of the packet"),
+        (ipv6_with_extensions(bytes([112, 255, 0, 0, 0, 0, 0, 0]), 43), "run past the end of the packet"),
+        (ipv6_with_extensions(bytes([44, 0]) + bytes(6), 0), "fragmented"),
+        (ipv6_with_extensions(bytes([0, 0]) + bytes(6), 0, b""), "extension header 0 runs past the end"),
+    ],
+    ids=["ihl-0", "ihl-15-beyond-total", "total-length-too-long", "total-length-0", "options-fill-packet",
+         "ipv6-payload-too-long", "ipv6-payload-0", "ipv6-jumbo-without-header", "ipv6-extension-too-long",
+         "ipv6-routing-too-long", "ipv6-fragment-after-hop-by-hop", "ipv6-chain-without-end"],
+)
+def test_crafted_ip_headers_are_malformed_not_a_crash(packet, message):
+    with pytest.raises(MalformedPacket, match=message):
+        decode(packet)
+
+
 @settings(max_examples=300)
 @given(st.integers(min_value=0, max_value=len(GOOD) - 1))
 def test_every_truncation_of_a_good_packet_is_reported_as_malformed(length):

@@ -11,6 +11,7 @@ import signal
 import struct
 import subprocess
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,9 +21,11 @@ from hypothesis import strategies as st
 
 from carp_pkg.carpwire import build_advertisement, decode, verify
 from carp_pkg.commands import sniff
-from carp_pkg.errors import CommandError, ConfigError, EnvironmentProblem, UsageError
+from carp_pkg.errors import CommandError, ConfigError, EnvironmentProblem, ExitCode, InputError, UsageError
 from carp_pkg.model import CarpConfig, VirtualIP
-from carp_pkg.pcap import PcapError, PcapReader, read_frames
+from carp_pkg.pcap import LATEST_TIMESTAMP, MAX_BLOCK, PcapError, PcapReader, read_frames
+
+from tests.helpers import run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pcap"
 REAL_CAPTURE = FIXTURES / "ucarp-real.pcap"
@@ -73,11 +76,15 @@ def ng_section(order: str = "<") -> bytes:
     return ng_block(order, 0x0A0D0D0A, struct.pack(order + "IHHq", 0x1A2B3C4D, 1, 0, -1))
 
 
-def ng_interface(order: str, linktype: int, tsresol=None) -> bytes:
+def ng_interface(order: str, linktype: int, tsresol=None, tsoffset=None, snaplen: int = 0) -> bytes:
     options = b""
     if tsresol is not None:
-        options = struct.pack(order + "HH", 9, 1) + pad4(bytes([tsresol])) + struct.pack(order + "HH", 0, 0)
-    return ng_block(order, 1, struct.pack(order + "HHI", linktype, 0, 0) + options)
+        options += struct.pack(order + "HH", 9, 1) + pad4(bytes([tsresol]))
+    if tsoffset is not None:
+        options += struct.pack(order + "HHq", 14, 8, tsoffset)
+    if options:
+        options += struct.pack(order + "HH", 0, 0)
+    return ng_block(order, 1, struct.pack(order + "HHI", linktype, 0, snaplen) + options)
 
 
 def ng_packet(order: str, interface: int, ticks: int, frame: bytes) -> bytes:
@@ -268,7 +275,7 @@ def test_pcapng_power_of_two_resolution_and_simple_packets():
     simple = ng_block(order, 3, struct.pack("<I", len(PACKET)) + pad4(PACKET))
     data = ng_section() + ng_interface(order, 101, tsresol=0x80 | 10) + ng_packet(order, 0, 3 * 1024, PACKET) + simple
     frames, _ = frames_of(data)
-    assert frames == [(3.0, PACKET), (0.0, PACKET)]
+    assert frames == [(3.0, PACKET), (None, PACKET)]  # a simple packet carries no time
 
 
 def test_pcapng_sections_may_change_byte_order():
@@ -290,12 +297,170 @@ def test_pcapng_cut_short_ends_cleanly():
     [
         (ng_section()[:8] + b"\x00\x00\x00\x00" + ng_section()[12:], "bad byte-order magic"),
         (ng_section() + ng_packet("<", 0, 1, PACKET), "undeclared interface 0"),
-        (ng_section() + struct.pack("<II", 6, 13) + bytes(8), "corrupt pcapng block"),
+        (ng_section() + struct.pack("<II", 6, 13) + bytes(8), "enhanced packet block at byte 28: corrupt length 13"),
     ],
 )
 def test_pcapng_corruption_raises_pcap_error(data, message):
     with pytest.raises(PcapError, match=message):
         list(PcapReader(io.BytesIO(data)))
+
+
+def test_pcapng_tsoffset_is_added_to_every_timestamp():
+    data = ng_section() + ng_interface("<", 101, tsresol=0, tsoffset=1_700_000_000) + ng_packet("<", 0, 5, PACKET)
+    assert frames_of(data)[0] == [(1_700_000_005.0, PACKET)]
+
+
+def test_pcapng_obsolete_packet_blocks_are_read():
+    header = struct.pack("<HHIIII", 0, 0, 0, 2_000000, len(PACKET), len(PACKET))
+    data = ng_section() + ng_interface("<", 101) + ng_block("<", 2, header + pad4(PACKET))
+    assert frames_of(data)[0] == [(2.0, PACKET)]
+
+
+def test_pcapng_simple_packet_is_cut_to_the_snaplen_not_to_its_padding():
+    frame = ethernet(PACKET)[:62]  # 62 bytes kept of 70: two padding bytes follow in the block
+    simple = ng_block("<", 3, struct.pack("<I", len(ethernet(PACKET))) + pad4(frame))
+    frames, _ = frames_of(ng_section() + ng_interface("<", 1, snaplen=62) + simple)
+    assert frames == [(None, PACKET[:48])]
+
+
+@pytest.mark.parametrize("tsresol, ticks", [(19, 10**19), (0x80 | 63, 1 << 63)])
+def test_pcapng_finest_resolutions_libpcap_accepts_are_read(tsresol, ticks):
+    data = ng_section() + ng_interface("<", 101, tsresol=tsresol) + ng_packet("<", 0, ticks, PACKET)
+    assert frames_of(data)[0] == [(1.0, PACKET)]
+
+
+def test_the_latest_accepted_timestamp_can_be_shown():
+    data = ng_section() + ng_interface("<", 101, tsresol=0) + ng_packet("<", 0, LATEST_TIMESTAMP, PACKET)
+    frames, _ = frames_of(data)
+    assert sniff.format_time(frames[0].timestamp) == "9999-12-31T23:59:59.000000Z"
+    with pytest.raises(PcapError, match="after the year 9999"):
+        frames_of(ng_section() + ng_interface("<", 101, tsresol=0) + ng_packet("<", 0, LATEST_TIMESTAMP + 1, PACKET))
+
+
+def test_a_time_datetime_cannot_show_is_printed_as_a_number():
+    assert sniff.format_time(1e20) == "1e+20"
+    assert sniff.format_time(float("nan")) == "nan"
+
+
+def test_pcap_errors_are_input_errors_with_exit_code_3():
+    assert issubclass(PcapError, InputError) and PcapError("x").exit_code == ExitCode.INVALID_CONFIG == 3
+
+
+class FailingRead(io.RawIOBase):
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        raise OSError(5, "Input/output error")
+
+
+def test_a_read_error_is_a_pcap_error():
+    with pytest.raises(PcapError, match="cannot read the capture at byte 0: Input/output error"):
+        list(PcapReader(FailingRead()))
+
+
+def test_a_huge_block_length_on_a_pipe_fails_at_once_without_waiting_for_the_bytes():
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "wb", buffering=0) as writer, os.fdopen(read_end, "rb", buffering=0) as stream:
+        writer.write(ng_section() + struct.pack("<II", 6, MAX_BLOCK + 4))  # and the writer stays open
+        started = time.monotonic()
+        with pytest.raises(PcapError, match=f"length {MAX_BLOCK + 4}"):
+            list(PcapReader(stream))
+        assert time.monotonic() - started < 5
+
+
+# --- malformed captures through the command line (security report, item 6) -------------------------
+
+
+def sniff_capture(tmp_path, data: bytes, *options: str):
+    path = tmp_path / "crafted.pcapng"
+    path.write_bytes(data)
+    return str(path), run_cli(["--root", str(tmp_path), "sniff", "-r", str(path), *options])
+
+
+def not_a_number(constant: str):
+    raise AssertionError(f"JSON output holds {constant}, which is not JSON")
+
+
+def json_values(text: str) -> list:
+    """Every JSON value in the text, one after the other (rows one per line, an error document indented)."""
+    decoder, values, position = json.JSONDecoder(parse_constant=not_a_number), [], 0
+    while True:
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position == len(text):
+            return values
+        value, position = decoder.raw_decode(text, position)
+        values.append(value)
+
+
+def is_error_document(value) -> bool:
+    """The command's {"error": {...}}, not a sniff row about a malformed packet ({"error": "...", "time": ...})."""
+    return isinstance(value, dict) and isinstance(value.get("error"), dict)
+
+
+def reported_errors(result, as_json: bool) -> list:
+    """Each error the command reported: a stderr line, or with --json an {"error": ...} document on stdout."""
+    prefix = "carp-pkg: error: "
+    errors = [line[len(prefix):] for line in result.err.splitlines() if line.startswith(prefix)]
+    if as_json:
+        documents = [value["error"] for value in json_values(result.out) if is_error_document(value)]
+        assert all(document["code"] == result.code for document in documents)
+        errors += [document["message"] for document in documents]
+    return errors
+
+
+def assert_one_clear_error(result, path: str, *words: str, as_json: bool = False) -> str:
+    assert result.code == 3
+    assert "Traceback" not in result.out + result.err
+    errors = reported_errors(result, as_json)
+    assert len(errors) == 1, errors
+    assert len(result.err.splitlines()) == (0 if as_json and not result.err else 1)
+    message = errors[0]
+    assert "\n" not in message and message.startswith(f"{path}: ")
+    for word in words:
+        assert word in message
+    return message
+
+
+@pytest.mark.parametrize("tsresol", [None, 0], ids=["microseconds", "seconds"])
+@pytest.mark.parametrize("options", [(), ("--json",)], ids=["text", "json"])
+def test_enhanced_packet_with_a_timestamp_beyond_any_date_is_malformed(tmp_path, tsresol, options):
+    data = ng_section() + ng_interface("<", 101, tsresol=tsresol) + ng_packet("<", 0, (1 << 64) - 1, PACKET)
+    path, result = sniff_capture(tmp_path, data, *options)
+    message = assert_one_clear_error(result, path, "enhanced packet block at byte", "timestamp",
+                                     "after the year 9999", as_json=bool(options))
+    assert str((1 << 64) - 1) in message
+    assert not [value for value in json_values(result.out) if not is_error_document(value)]  # no row shown
+
+
+def test_simple_packet_block_of_total_length_12_is_malformed(tmp_path):
+    data = ng_section() + ng_interface("<", 101) + struct.pack("<III", 3, 12, 12)
+    path, result = sniff_capture(tmp_path, data)
+    assert_one_clear_error(result, path, "simple packet block at byte 48", "too short")
+
+
+def test_if_tsresol_option_cut_at_the_end_of_an_interface_block_is_malformed(tmp_path):
+    cut_option = struct.pack("<HH", 9, 1)  # says one byte of value follows; the block ends instead
+    data = ng_section() + ng_block("<", 1, struct.pack("<HHI", 101, 0, 0) + cut_option)
+    data += ng_packet("<", 0, 1, PACKET)
+    path, result = sniff_capture(tmp_path, data)
+    assert_one_clear_error(result, path, "interface description block at byte 28", "if_tsresol", "past the end")
+
+
+def test_a_block_broken_after_good_packets_still_names_the_file_once(tmp_path):
+    data = ng_section() + ng_interface("<", 101) + ng_packet("<", 0, 1_000000, PACKET)
+    data += ng_packet("<", 7, 2_000000, PACKET)
+    path, result = sniff_capture(tmp_path, data, "--json")
+    assert_one_clear_error(result, path, "undeclared interface 7", as_json=True)
+    assert [value["time"] for value in json_values(result.out) if not is_error_document(value)] == [1.0]
+
+
+def test_a_file_name_with_a_newline_stays_on_one_error_line(tmp_path):
+    path = tmp_path / "two\nlines.pcap"
+    path.write_bytes(b"GIF89a" + bytes(30))
+    result = run_cli(["--root", str(tmp_path), "sniff", "-r", str(path)])
+    assert result.code == 3 and len(result.err.splitlines()) == 1 and "two\\nlines.pcap" in result.err
 
 
 # --- the sniff command ---------------------------------------------------------------------------
@@ -411,7 +576,7 @@ def test_sniff_usage_errors(tmp_path, given, message):
 
 
 def test_sniff_missing_file_and_non_pcap_file(tmp_path):
-    with pytest.raises(UsageError, match="cannot read"):
+    with pytest.raises(InputError, match="nope.pcap: no such file"):  # a missing input is invalid input (3)
         sniff.run(args(read=str(tmp_path / "nope.pcap")), make_ctx(tmp_path))
     text = tmp_path / "notes.txt"
     text.write_text("hello world")

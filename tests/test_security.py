@@ -397,7 +397,8 @@ def test_output_to_a_full_disk_is_one_line_and_exit_6():
 def test_a_closed_stdout_is_not_a_traceback():
     code = ("import os, sys; os.close(1); sys.stdout = None; from carp_pkg.cli import entry_point; "
             "sys.argv[0] = 'carp-pkg'; entry_point()")
-    result = subprocess.run([sys.executable, "-c", code, "--config", fixture_path("config", "modern.xml"), "validate"],
+    result = subprocess.run([sys.executable, "-c", code, "--config", fixture_path("config", "modern.xml"), "validate",
+                             "--backend", "freebsd"],
                             stderr=subprocess.PIPE, timeout=60, cwd=REPO)
     assert result.returncode == 0, result.stderr
     assert b"Traceback" not in result.stderr
@@ -493,3 +494,161 @@ def test_a_name_that_is_both_a_friendly_name_and_another_device_is_refused(tmp_p
     result = run_cli(["--config", str(config), "validate"])
     assert result.code == 3
     assert "is ambiguous" in result.err and "write em1 for em0 or lan for em1" in result.err
+
+
+# --- what the outsider attack found after the first round ------------------------------------------------
+
+def test_a_lab_record_planted_by_another_user_is_never_acted_on(tmp_path):
+    """`lab down` removes the directory its record names and kills processes in the namespaces it names."""
+    with FIGURES.case(FILE_SYSTEM):
+        victim = tmp_path / "victim"
+        victim.mkdir()
+        planted = tmp_path / "labdir"
+        planted.mkdir()
+        (planted / "lab.json").write_text(
+            '{"layout": {"prefix": "zz", "directory": "%s", "network": "192.168.1.0/24", "vip": "192.168.1.1/24",'
+            ' "addresses": [["a", "192.168.1.2/24"], ["b", "192.168.1.3/24"], ["client", "192.168.1.254/24"]]},'
+            ' "example": null}' % victim)
+        os.chown(planted, 65534, 65534)  # nobody's directory
+        result = run_cli(["lab", "down", "--dir", str(planted)])
+        assert result.code == 6 and "refusing to trust" in result.err
+        os.chown(planted, 0, 0)
+        planted.chmod(0o700)
+        result = run_cli(["lab", "down", "--dir", str(planted)])
+        assert result.code == 3 and "it names another directory" in result.err
+        assert victim.exists()
+
+
+def test_lab_up_refuses_a_directory_that_is_a_symlink(tmp_path):
+    with FIGURES.case(FILE_SYSTEM):
+        (tmp_path / "elsewhere").mkdir()
+        (tmp_path / "lab").symlink_to(tmp_path / "elsewhere")
+        result = run_cli(["lab", "up", "--dir", str(tmp_path / "lab")])
+        assert result.code == 6 and "symbolic link" in result.err
+        assert os.listdir(tmp_path / "elsewhere") == []
+
+
+def test_lab_down_with_no_lab_is_success():
+    result = run_cli(["lab", "down", "--dir", "/nonexistent/carp-pkg-lab", "--json"])
+    assert result.code == 0
+    assert '"no lab was up in /nonexistent/carp-pkg-lab' in result.out
+
+
+def test_a_failed_step_puts_the_previous_files_back_before_undoing(tmp_path):
+    """ucarp: the new password/record files are written before the steps; a failed restart must leave the old
+    ones, or the undo restarts the old ucarp with the new password and the record no longer matches."""
+    from carp_pkg.paths import Paths
+    from carp_pkg.plan import PlannedFile
+    from carp_pkg.sync import execute
+    from carp_pkg.system import RecordingRunner, Result, System
+    with FIGURES.case("faults injected"):
+        secret = tmp_path / "var" / "db" / "carp-pkg" / "ucarp" / "eth0-vhid1.pass"
+        secret.parent.mkdir(parents=True)
+        secret.write_text("old-password\n")
+        secret.chmod(0o600)
+        seen_during_undo = []
+
+        def respond(argv):
+            if argv[0] == "fail":
+                return Result(1, "", "ucarp (pid 42) still running 5 s after SIGTERM")
+            if argv[0] == "undo":
+                seen_during_undo.append(secret.read_text())
+            return Result()
+
+        system = System(RecordingRunner(respond=respond), Paths(str(tmp_path)))
+        new_record = tmp_path / "var" / "db" / "carp-pkg" / "ucarp" / "eth0-vhid1.json"
+        plan = Plan("ucarp", (Step(("ok",), "first", undo=("undo",)), Step(("fail",), "second")),
+                    files=(PlannedFile(str(secret), "new-password\n", 0o600, secret=True),
+                           PlannedFile(str(new_record), "{}\n", 0o600)))
+        with pytest.raises(Exception, match="step 2 of 2 failed"):
+            execute(plan, system)
+        assert seen_during_undo == ["old-password\n"]
+        assert secret.read_text() == "old-password\n" and not new_record.exists()
+
+
+@pytest.mark.parametrize("inherited", ["", ":/usr/bin", "/usr/bin::/bin", ".:/bin", "bin:/usr/bin"])
+def test_an_empty_or_relative_path_entry_never_means_the_working_directory(inherited):
+    from carp_pkg.system import safe_path
+    entries = safe_path(inherited).split(":")
+    assert all(entry.startswith("/") for entry in entries) and "/sbin" in entries
+
+
+def test_the_rc_script_and_ucarp_scripts_do_not_search_the_working_directory(tmp_path):
+    with FIGURES.case(INJECTION):
+        (tmp_path / "ifconfig").write_text("#!/bin/sh\ntouch ran-from-cwd\n")
+        (tmp_path / "ifconfig").chmod(0o755)
+        script = tmp_path / "carp.sh"
+        script.write_text(_script_with("x"))
+        subprocess.run(["/bin/sh", "-c", f"unset PATH; /bin/sh {script} start"], cwd=tmp_path, capture_output=True,
+                       timeout=20)
+        subprocess.run(["/usr/bin/env", "PATH=", "/bin/sh", str(script), "start"], cwd=tmp_path, capture_output=True,
+                       timeout=20)
+        assert not (tmp_path / "ran-from-cwd").exists()
+        down = tmp_path / "down"
+        down.write_text(down_script(InstanceFiles(str(tmp_path), "eth0", 1)).replace("ip addr", "ifconfig"))
+        subprocess.run(["/usr/bin/env", "PATH=", "/bin/sh", str(down), "eth0", "10.0.0.1", "24"], cwd=tmp_path,
+                       capture_output=True, timeout=20)
+        assert not (tmp_path / "ran-from-cwd").exists()
+
+
+@pytest.mark.parametrize("argv", [["validate", "--entry-json", "-"], ["sniff", "-r", "-"], ["--config", "-", "validate"]])
+def test_a_closed_stdin_is_empty_input_not_a_traceback(argv):
+    code = ("import os, sys; os.close(0); sys.stdin = None; from carp_pkg.cli import entry_point; "
+            "sys.argv[0] = 'carp-pkg'; entry_point()")
+    result = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, timeout=60, cwd=REPO)
+    assert result.returncode == 3, result.stderr
+    assert b"Traceback" not in result.stderr
+
+
+def test_sighup_mid_apply_rolls_back_like_sigterm_and_exits_129(tmp_path):
+    with FIGURES.case("faults injected"):
+        root = tmp_path / "root"
+        driver = tmp_path / "driver.py"
+        driver.write_text(DRIVER)
+        ready, record = tmp_path / "ready", tmp_path / "record"
+        process = subprocess.Popen(
+            [sys.executable, str(driver), str(ready), str(record), fixture_path("ifconfig", "freebsd-14-no-carp.txt"),
+             "--root", str(root), "--config", fixture_path("config", "modern.xml"), "sync", "--backend", "freebsd"],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while not ready.exists() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGHUP)
+        _out, err = process.communicate(timeout=30)
+        assert process.returncode == 129, err.decode()
+        assert b"interrupted by SIGHUP at step 2" in err
+        assert not [n for n in os.listdir(root / "usr" / "local" / "etc" / "rc.d") if n.startswith(".carp.sh.")]
+
+
+@pytest.mark.parametrize("argv", [["--root", "@file", "check"], ["check", "--no-such-option"],
+                                  ["--config", "/nonexistent.xml", "check", "--backend", "freebsd",
+                                   "--against", "@capture"]])
+def test_check_answers_unknown_whatever_goes_wrong(tmp_path, argv):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    swap = {"@file": str(a_file), "@capture": fixture_path("ifconfig", "freebsd-14.txt")}
+    result = run_cli([swap.get(a, a) for a in argv])
+    assert result.code == 3
+
+
+def test_control_characters_of_a_file_name_never_reach_the_terminal_raw(tmp_path):
+    with FIGURES.case(INJECTION):
+        result = run_cli(["--config", str(tmp_path / "evil\n\r\x1b[31mRED.xml"), "validate"])
+        assert result.code == 3
+        assert "\x1b" not in result.err and "\r" not in result.err and result.err.count("\n") == 1
+        assert "\\x1b[31mRED" in result.err
+
+
+@pytest.mark.parametrize("target", ["@dir", "/dev/zero", "/nonexistent.pcap"])
+def test_sniff_refuses_what_is_not_a_capture_file_as_invalid_input(tmp_path, target):
+    result = run_cli(["sniff", "-r", str(tmp_path) if target == "@dir" else target])
+    assert result.code == 3 and "Traceback" not in result.err
+
+
+@pytest.mark.parametrize("name", ["-a", "-g", "-vhid", "--"])
+def test_a_device_name_that_ifconfig_would_read_as_an_option_is_refused(tmp_path, name):
+    with FIGURES.case(INJECTION):
+        config = tmp_path / "config.xml"
+        config.write_text(config_with_device(name), encoding="utf-8")
+        result = run_cli(["--config", str(config), "validate", "--backend", "freebsd"])
+        assert result.code == 3 and "not starting with -" in result.err

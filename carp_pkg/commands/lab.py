@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 from ..lab import HOSTS, Lab
-from ..lab.lab import LabError, signals_interrupt
+from ..lab.lab import LabError, NoLab, signals_interrupt
 from ..lab.scenarios import HOWS, failover, format_status, format_table, settle
 
 NAME = "lab"
@@ -54,16 +56,28 @@ def run(args, ctx) -> int:
             finally:
                 ctx.print("cleaning up: " + (", ".join(lab.teardown()) or "namespaces and processes removed"))
             return 0
-        lab = Lab.load(args.dir)
+        try:
+            lab = Lab.load(args.dir)
+        except NoLab:
+            if args.action != "down":
+                raise
+            return report_down(ctx, args, [], f"no lab was up in {os.path.abspath(args.dir)}: nothing to remove")
         if args.action == "status":
             ctx.out.write(format_status(lab))
         elif args.action == "failover":
             report(ctx, args, [m for how in (args.how or ["kill"]) for m in failover(lab, how)])
         else:
             problems = lab.teardown()
-            ctx.print("lab removed" if not problems else "lab removed with problems:\n  " + "\n  ".join(problems))
-            return 1 if problems else 0
+            return report_down(ctx, args, problems, "lab removed")
     return 0
+
+
+def report_down(ctx, args, problems, done: str) -> int:
+    if args.json:
+        ctx.print_json({"down": True, "message": done, "problems": problems})
+    else:
+        ctx.print(done if not problems else done + " with problems:\n  " + "\n  ".join(problems))
+    return 1 if problems else 0
 
 
 def bring_up(lab: Lab, preempt: bool, ctx) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import os
 import signal
 import sys
@@ -13,6 +14,7 @@ from typing import BinaryIO, Iterable, Optional, Sequence, Tuple
 from ..carpwire import HMAC_MISMATCH, HMAC_OK, Advertisement, MalformedPacket, NotCarp, decode, verify
 from ..system import StreamingProcess
 from ..errors import ConfigError, EnvironmentProblem, UsageError
+from ..fs import open_input
 from ..model import VhidGroup
 from ..pcap import PcapError, PcapReader
 
@@ -102,8 +104,16 @@ def format_row(row: dict) -> str:
 def format_time(timestamp: Optional[float]) -> str:
     if timestamp is None:
         return "-"
-    moment = datetime.datetime.fromtimestamp(timestamp, tz=datetime.timezone.utc)
+    try:
+        moment = datetime.datetime.fromtimestamp(timestamp, tz=datetime.timezone.utc)
+    except (OverflowError, ValueError, OSError):  # beyond what datetime (or this platform's time_t) can show
+        return str(timestamp)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _showable(timestamp: Optional[float]) -> Optional[float]:
+    """None for a time that is no number (NaN, infinity): JSON has no way to write those."""
+    return timestamp if timestamp is None or math.isfinite(timestamp) else None
 
 
 def open_capture(interface: str) -> StreamingProcess:
@@ -147,6 +157,7 @@ def show(
     if count is not None and count <= 0:
         return shown, skipped
     for timestamp, packet in frames:
+        timestamp = _showable(timestamp)
         try:
             adv = decode(packet)
         except NotCarp:
@@ -175,11 +186,7 @@ def run(args: argparse.Namespace, ctx) -> int:
     if args.read:
         if args.read == "-":
             return _show_capture(sys.stdin.buffer, args, ctx, groups, source="standard input")
-        try:
-            stream = open(args.read, "rb")
-        except OSError as exc:
-            raise UsageError(f"cannot read {args.read}: {exc.strerror}") from None
-        with stream:
+        with open_input(args.read, "pcap or pcapng capture") as stream:
             return _show_capture(stream, args, ctx, groups, source=args.read)
     capture = open_capture(args.interface)
     previous_handler = _interrupt_on_sigterm()
@@ -193,10 +200,17 @@ def run(args: argparse.Namespace, ctx) -> int:
             show(frames, groups, ctx, args.json, args.count)
         except KeyboardInterrupt:
             pass  # the usual way to end a live capture, as with tcpdump
+        except PcapError as exc:
+            raise PcapError(f"tcpdump output on {args.interface}: {exc.message}") from None
     finally:
         capture.stop()
         _restore_sigterm(previous_handler)
     return 0
+
+
+def _one_line(name: str) -> str:
+    """A file name as it can be shown on one line (a name may hold newlines or escape sequences)."""
+    return name if name.isprintable() else ascii(name)
 
 
 def _raise_interrupt(_signum, _frame):
@@ -219,12 +233,11 @@ def _restore_sigterm(previous) -> None:
 def _show_capture(stream: BinaryIO, args: argparse.Namespace, ctx, groups, source: str) -> int:
     reader = PcapReader(stream)
     try:
-        frames = iter(reader)
-    except PcapError as exc:
-        raise PcapError(f"{source}: {exc.message}") from None
-    _shown, skipped = show(frames, groups, ctx, args.json, args.count)
+        _shown, skipped = show(iter(reader), groups, ctx, args.json, args.count)
+    except PcapError as exc:  # the header, or a block further on: either way one line naming the file
+        raise PcapError(f"{_one_line(source)}: {exc.message}") from None
     if reader.truncated:
-        ctx.warn(f"{source} ends in the middle of a packet (truncated capture)")
+        ctx.warn(f"{_one_line(source)} ends in the middle of a packet (truncated capture)")
     if skipped:
         ctx.warn(f"skipped {skipped} packet(s) of IP protocol 112 that are not CARP (VRRP?)")
     return 0

@@ -6,6 +6,7 @@ from ..cli_helpers import add_backend_argument, read_against, add_lock_timeout_a
 from ..errors import UsageError
 from ..script import render_commands
 from ..sync import sync
+from ..system import EchoingRunner
 
 NAME = "sync"
 HELP = "apply config.xml to this host (only what differs) and rewrite the rc script"
@@ -30,6 +31,8 @@ def add_arguments(parser) -> None:
                         help="read the running state, print the commands that would run; change nothing")
     add_lock_timeout_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="print each command as it runs (passwords masked), on standard error")
     parser.add_argument("--against", metavar="FILE",
                         help="with --dry-run: plan against this saved `ifconfig` output instead of the live host")
 
@@ -41,6 +44,8 @@ def run(args, ctx) -> int:
         if not args.dry_run:
             raise UsageError("--against describes another host's state: use it with --dry-run")
         running = read_against(backend, args.against)
+    if args.verbose and not args.dry_run:
+        ctx.system.runner = EchoingRunner(ctx.system.runner, lambda line: ctx.err.write(line + "\n"))
     result = sync(ctx.system, ctx.paths, backend, lock_timeout=args.lock_timeout, running_override=running)
     for warning in result.plan.warnings:
         ctx.warn(warning)

@@ -9,20 +9,23 @@ from ..configxml import RawConfig, RawEntry, read_config_xml, shorten
 from ..fs import read_bounded
 from ..errors import ConfigError, ExitCode, InputError, error_document
 from ..model import Problem
-from ..validate import check
+from ..validate import examine
 
 NAME = "validate"
 HELP = "check the CARP entries of config.xml and list every problem"
 DESCRIPTION = """\
 Check every entry of installedpackages/carp in config.xml: addresses and prefixes, vhid 1-255,
-advskew 0-254, advbase 1-255, passwords (printable, at most 19 bytes), interfaces, pfsync.
-Every problem is listed at once with its place, e.g. `config[1].vhid: 0 is outside 1-255`
-(config[N] counts from 0 in document order, like pfSense's id=N).
+advskew 0-254, advbase 1-255, passwords (printable), interfaces, pfsync (syncpeer, defer),
+unicast peers (peer, peer6). Every problem is listed at once with its place, e.g.
+`config[1].vhid: 0 is outside 1-255` (config[N] counts from 0 in document order, like pfSense's id=N).
+Warnings do not fail validation: an advskew of 241-254 (advertised as 240), a password longer than
+19 bytes (only its first 19 bytes count, on every backend), a password with a space, quote or
+backslash (pfSense and OPNsense peers rewrite those).
 
 --entry-json reads one GUI entry as a JSON object (the pfSense package's input check); the
 interfaces are still taken from config.xml when it is readable.
 
-exit: 0 valid, 3 problems found.
+exit: 0 valid (warnings allowed), 3 problems found.
 
 example: carp-pkg --config examples/config.xml validate --json
 example: echo '{"ipaddress": "10.0.0.1", "vhid": "0"}' | carp-pkg validate --entry-json -
@@ -30,10 +33,12 @@ example: echo '{"ipaddress": "10.0.0.1", "vhid": "0"}' | carp-pkg validate --ent
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--json", action="store_true", help="print {ok, problems:[{where, message}]} as JSON")
+    parser.add_argument("--json", action="store_true",
+                        help="print {ok, problems:[{where, message}], warnings:[{where, message}]} as JSON")
     parser.add_argument("--entry-json", metavar="FILE", help="validate one entry given as a JSON object ('-' = stdin)")
-    parser.add_argument("--backend", choices=CHOICES,
-                        help="also check what this backend can do (e.g. ucarp: IPv4 only, one address per vhid)")
+    parser.add_argument("--backend", choices=CHOICES, default="auto",
+                        help="also check what this backend can do (e.g. ucarp: IPv4 only, one address per vhid); "
+                             "default auto = the backend sync would use here")
 
 
 def _entry_fields(data) -> dict:
@@ -83,16 +88,22 @@ def _collect(args, ctx):
         raw, early = _read_entry(args.entry_json, ctx)
     else:
         raw, early = read_config_xml(ctx.paths.config_xml), []
-    config, problems = check(raw)
-    if config is not None and args.backend:
-        problems = ctx.backend(args.backend).problems(config)
+    backend = ctx.backend(args.backend)
+    result = examine(raw)  # warnings (accepted, worth knowing) come apart from the problems that refuse the config
+    config, problems = result.config, list(result.problems)
+    if config is not None:
+        problems = backend.problems(config)
     problems = early + problems
-    return raw, (config if not problems else None), problems
+    return raw, (config if not problems else None), problems, backend, list(result.warnings)
+
+
+def _auto(args) -> str:
+    return ", chosen from uname: give --backend to check for another" if args.backend == "auto" else ""
 
 
 def run(args, ctx) -> int:
     try:
-        raw, config, problems = _collect(args, ctx)
+        raw, config, problems, backend, warnings = _collect(args, ctx)
     except InputError as exc:
         if not args.json:
             raise
@@ -102,15 +113,21 @@ def run(args, ctx) -> int:
         return int(ExitCode.INVALID_CONFIG)
     if args.json:
         ctx.print_json({"ok": not problems, "source": raw.source, "entries": len(raw.entries),
-                        "problems": [p.to_json() for p in problems]})
+                        "backend": backend.name, "problems": [p.to_json() for p in problems],
+                        "warnings": [w.to_json() for w in warnings]})
     elif problems:
-        ctx.err.write(f"{raw.source}: {len(problems)} problem{'s' if len(problems) != 1 else ''}\n")
+        ctx.err.write(f"{raw.source}: {len(problems)} problem{'s' if len(problems) != 1 else ''} "
+                      f"(checked for the {backend.name} backend{_auto(args)})\n")
         for problem in problems:
             ctx.err.write(f"  {problem}\n")
     else:
         groups = config.groups()
         pfsync = f", pfsync on {config.pfsync.syncdev}" if config.pfsync else ""
-        ctx.print(f"{raw.source}: OK ({len(config.vips)} VIPs in {len(groups)} vhids{pfsync})")
+        ctx.print(f"{raw.source}: OK ({len(config.vips)} VIPs in {len(groups)} vhids{pfsync}; checked for the "
+                  f"{backend.name} backend{_auto(args)})")
+    if not args.json:
+        for warning in warnings:
+            ctx.warn(str(warning))
     return int(ExitCode.INVALID_CONFIG) if problems else int(ExitCode.OK)
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -16,7 +18,8 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 import carp_pkg
 
 from ..backends.ucarp import Ucarp, UcarpRunning, failover_bound
-from ..errors import EnvironmentProblem
+from ..errors import EnvironmentProblem, InputError
+from ..fs import check_private_directory, ensure_private_directory, open_for_writing, read_bounded
 from ..paths import Paths
 from ..system import RealRunner, Result, Runner, StreamingProcess, System, send_signal
 from .configs import default_example, example_vip, host_config_xml
@@ -28,6 +31,40 @@ POLL_S = 0.1
 
 class LabError(EnvironmentProblem):
     """The lab could not be built or driven on this machine."""
+
+
+class NoLab(LabError):
+    """There is no lab record where one was asked for."""
+
+
+NAMESPACE_PREFIX = re.compile(r"\Acarplab[0-9A-Za-z_-]{1,24}\Z")
+
+
+def parse_lab_record(data: bytes, directory: str) -> Tuple[LabLayout, Optional[str]]:
+    """A lab.json as a LabLayout, refusing anything carp-pkg would not have written for this directory."""
+    def refuse(why: str) -> InputError:
+        return InputError(f"{directory}/lab.json: {why}; refusing to act on it (remove the lab by hand)")
+    try:
+        record = json.loads(data.decode("utf-8"))
+        layout = LabLayout.from_json(json.dumps(record["layout"]))
+        example = record.get("example")
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        raise refuse("not a lab record") from None
+    if layout.directory != directory:
+        raise refuse(f"it names another directory ({layout.directory!r})")
+    if not isinstance(layout.prefix, str) or not NAMESPACE_PREFIX.match(layout.prefix):
+        raise refuse(f"the namespace prefix {layout.prefix!r} is not one carp-pkg makes")
+    try:
+        ipaddress.ip_interface(layout.vip)
+        for node, address in layout.addresses:
+            if node not in (*HOSTS, CLIENT):
+                raise ValueError(node)
+            ipaddress.ip_interface(address)
+    except (ValueError, TypeError):
+        raise refuse("its addresses are not addresses") from None
+    if example is not None and not isinstance(example, str):
+        raise refuse("its example is not a file name")
+    return layout, example
 
 
 class NetnsRunner(Runner):
@@ -104,21 +141,27 @@ class Lab:
         example = example or default_example()
         if not os.path.exists(example):
             raise LabError(f"the lab needs the bundled example config.xml: {example} is missing (pass --example FILE)")
+        directory = os.path.abspath(directory)
+        ensure_private_directory(directory)  # /tmp is shared: a directory someone else made first is refused
         return cls(new_layout(directory, example_vip(example), prefix or f"carplab{os.getpid()}"), example)
 
     @classmethod
     def load(cls, directory: str) -> "Lab":
-        try:
-            with open(os.path.join(directory, "lab.json"), encoding="utf-8") as handle:
-                record = json.load(handle)
-        except FileNotFoundError:
-            raise LabError(f"no lab is up in {directory} (start one with `carp-pkg lab up`)") from None
-        return cls(LabLayout.from_json(json.dumps(record["layout"])), record.get("example"))
+        """The lab recorded in `directory`, which must be root's own private directory; the record is checked
+        as hostile (it names namespaces whose processes teardown kills, and the directory it removes)."""
+        directory = os.path.abspath(directory)
+        if not os.path.lexists(os.path.join(directory, "lab.json")):
+            raise NoLab(f"no lab is up in {directory} (start one with `carp-pkg lab up`)")
+        check_private_directory(directory)
+        data = read_bounded(os.path.join(directory, "lab.json"), what="lab record", follow_symlinks=False)
+        layout, example = parse_lab_record(data, directory)
+        return cls(layout, example)
 
     def save(self) -> None:
-        os.makedirs(self.layout.directory, mode=0o700, exist_ok=True)
-        with open(self.layout.record_path, "w", encoding="utf-8") as handle:
-            json.dump({"layout": json.loads(self.layout.to_json()), "example": self.example}, handle, indent=1)
+        ensure_private_directory(self.layout.directory)
+        text = json.dumps({"layout": json.loads(self.layout.to_json()), "example": self.example}, indent=1)
+        with os.fdopen(open_for_writing(self.layout.record_path, 0o600), "w", encoding="utf-8") as handle:
+            handle.write(text)
 
     def build(self, preempt: bool = True) -> None:
         """Namespaces, bridge, links and a config.xml per host; on any failure, everything is removed again."""

@@ -108,8 +108,8 @@ def test_sync_on_hostile_input(case, tmp_path, listener):
 
 
 READ_ONLY_COMMANDS = {
-    "validate": ["validate"],
-    "validate --json": ["validate", "--json"],
+    "validate": ["validate", "--backend", "freebsd"],
+    "validate --json": ["validate", "--backend", "freebsd", "--json"],
     "render": ["render", "--backend", "freebsd"],
     "render --format json": ["render", "--backend", "freebsd", "--format", "json"],
 }
