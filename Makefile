@@ -2,6 +2,7 @@
 # make test  - install into .venv and run the whole test suite (lab tests need root + ip netns + ucarp)
 # make lab   - a live two-host CARP failover with ucarp in network namespaces (root)
 # make bench - the benchmark table; make reliability - the reliability figures
+# make docs  - regenerate the man page and the shell completions from the parser (tools/gen_docs.py)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,7 +10,7 @@ BIN = $(VENV)/bin
 EXAMPLE = examples/config.xml
 DEMO_ROOT = build/demo-root
 
-.PHONY: run test lab bench reliability clean
+.PHONY: run test lab bench reliability clean docs
 
 $(BIN)/carp-pkg: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +19,8 @@ $(BIN)/carp-pkg: setup.cfg pyproject.toml
 	touch $@
 
 run: $(BIN)/carp-pkg
-	$(BIN)/carp-pkg --config $(EXAMPLE) validate
+	$(BIN)/carp-pkg --config examples/linux-ucarp.xml validate --backend ucarp
+	$(BIN)/carp-pkg --config $(EXAMPLE) validate --backend freebsd
 	$(BIN)/carp-pkg --config $(EXAMPLE) render --backend freebsd --format script
 	$(BIN)/carp-pkg --root $(DEMO_ROOT) --config $(EXAMPLE) sync --backend freebsd --dry-run --against examples/ifconfig-freebsd14.txt
 
@@ -32,7 +34,10 @@ bench: $(BIN)/carp-pkg
 	$(BIN)/python benchmarks/run.py
 
 reliability: $(BIN)/carp-pkg
-	$(BIN)/python -m pytest -q tests/reliability --reliability-report
+	$(BIN)/python -m pytest -q tests/reliability tests/test_hooks.py tests/test_pcap.py --reliability-report
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+docs: $(BIN)/carp-pkg
+	$(BIN)/python tools/gen_docs.py

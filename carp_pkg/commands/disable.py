@@ -19,23 +19,30 @@ ALLOW = "net.inet.carp.allow"
 
 def add_arguments(parser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="show the command, change nothing")
+    parser.add_argument("--json", action="store_true",
+                        help='print {"sysctl", "value", "was", "changed", "dry_run"} as JSON')
 
 
-def set_allowed(ctx, allowed: bool) -> int:
+def set_allowed(ctx, allowed: bool, as_json: bool = False) -> int:
     backend = ctx.backend()
     if backend.name == "ucarp":
         raise UsageError("ucarp has no global CARP switch; use `carp-pkg maintenance on|off`")
     wanted = 1 if allowed else 0
     current = ctx.system.sysctl_read(ALLOW)
-    if current == wanted:
+    changed = current != wanted
+    if changed:
+        ctx.system.sysctl_write(ALLOW, wanted)
+    if as_json:
+        ctx.print_json({"sysctl": ALLOW, "value": wanted, "was": current, "changed": changed,
+                        "dry_run": ctx.system.dry_run})
+    elif not changed:
         ctx.print(f"{ALLOW} is already {wanted}: nothing to do")
-        return 0
-    ctx.system.sysctl_write(ALLOW, wanted)
-    verb = "would set" if ctx.system.dry_run else "set"
-    ctx.print(f"{verb} {ALLOW}={wanted} (was {current if current is not None else 'unknown'}); "
-              + ("CARP on" if allowed else "CARP off until `carp-pkg enable` or reboot"))
+    else:
+        verb = "would set" if ctx.system.dry_run else "set"
+        ctx.print(f"{verb} {ALLOW}={wanted} (was {current if current is not None else 'unknown'}); "
+                  + ("CARP on" if allowed else "CARP off until `carp-pkg enable` or reboot"))
     return 0
 
 
 def run(args, ctx) -> int:
-    return set_allowed(ctx, False)
+    return set_allowed(ctx, False, args.json)

@@ -15,7 +15,9 @@ example: carp-pkg enable
 
 def add_arguments(parser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="show the command, change nothing")
+    parser.add_argument("--json", action="store_true",
+                        help='print {"sysctl", "value", "was", "changed", "dry_run"} as JSON')
 
 
 def run(args, ctx) -> int:
-    return set_allowed(ctx, True)
+    return set_allowed(ctx, True, args.json)

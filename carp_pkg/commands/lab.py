@@ -6,7 +6,8 @@ import os
 
 from ..lab import HOSTS, Lab
 from ..lab.lab import LabError, NoLab, signals_interrupt
-from ..lab.scenarios import HOWS, failover, format_status, format_table, settle
+from ..lab.progress import Progress
+from ..lab.scenarios import HOWS, failover, format_status, format_table, settle, status_document
 
 NAME = "lab"
 HELP = "live two-host CARP failover lab in network namespaces (Linux, root, ucarp)"
@@ -33,43 +34,54 @@ DEFAULT_DIR = "/tmp/carp-pkg-lab"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("action", choices=("up", "status", "failover", "down", "demo"))
+    parser.add_argument("action", choices=("up", "status", "failover", "down", "demo"), help="what to do (see above)")
     parser.add_argument("--dir", default=DEFAULT_DIR, help=f"where the lab keeps its host roots (default {DEFAULT_DIR})")
     parser.add_argument("--example", metavar="FILE", help="config.xml to derive the hosts from (default: examples/config.xml)")
     parser.add_argument("--how", choices=HOWS, action="append",
                         help="failover: how to fail the master (repeatable; default kill)")
     parser.add_argument("--no-preempt", action="store_true", help="up/demo: hosts without preemption")
-    parser.add_argument("--json", action="store_true", help="print measurements as JSON")
+    parser.add_argument("--json", action="store_true",
+                        help="print the result as JSON: the hosts (up, status), the measurements (failover, demo), "
+                             "what was removed (down)")
 
 
 def run(args, ctx) -> int:
     with signals_interrupt():
         if args.action == "up":
-            lab = Lab.create(args.dir, args.example)
-            bring_up(lab, not args.no_preempt, ctx)
+            lab = shown(Lab.create(args.dir, args.example), ctx)
+            bring_up(lab, not args.no_preempt, ctx, args)
             return 0
         if args.action == "demo":
-            lab = Lab.create(args.dir, args.example)
+            lab = shown(Lab.create(args.dir, args.example), ctx)
             try:
-                bring_up(lab, not args.no_preempt, ctx)
+                bring_up(lab, not args.no_preempt, ctx, args)
                 report(ctx, args, [m for how in (args.how or list(HOWS)) for m in failover(lab, how)])
             finally:
-                ctx.print("cleaning up: " + (", ".join(lab.teardown()) or "namespaces and processes removed"))
+                with lab.progress.phase("cleaning up"):
+                    problems = lab.teardown()
+                if problems:
+                    ctx.warn("cleaning up: " + ", ".join(problems))
             return 0
         try:
-            lab = Lab.load(args.dir)
+            lab = shown(Lab.load(args.dir), ctx)
         except NoLab:
             if args.action != "down":
                 raise
             return report_down(ctx, args, [], f"no lab was up in {os.path.abspath(args.dir)}: nothing to remove")
         if args.action == "status":
-            ctx.out.write(format_status(lab))
+            show_status(lab, args, ctx)
         elif args.action == "failover":
             report(ctx, args, [m for how in (args.how or ["kill"]) for m in failover(lab, how)])
         else:
             problems = lab.teardown()
             return report_down(ctx, args, problems, "lab removed")
     return 0
+
+
+def shown(lab: Lab, ctx) -> Lab:
+    """Phases and waits go to stderr (a live counter on a terminal), so stdout stays the table or the JSON."""
+    lab.progress = Progress(ctx.err)
+    return lab
 
 
 def report_down(ctx, args, problems, done: str) -> int:
@@ -80,18 +92,31 @@ def report_down(ctx, args, problems, done: str) -> int:
     return 1 if problems else 0
 
 
-def bring_up(lab: Lab, preempt: bool, ctx) -> None:
+def bring_up(lab: Lab, preempt: bool, ctx, args) -> None:
     """Build and start; anything failing (or Ctrl-C) tears the half-built lab down again."""
-    lab.build(preempt=preempt)
+    with lab.progress.phase("building namespaces, bridge and links"):
+        lab.build(preempt=preempt)
     try:
         for host in HOSTS:
-            lab.sync(host)
+            with lab.progress.phase(f"carp-pkg sync on host {host}"):
+                lab.sync(host)
         master = settle(lab)
     except BaseException:
         lab.teardown()
         raise
-    ctx.out.write(format_status(lab))
-    ctx.print(f"MASTER: host {master}")
+    if args.json and args.action == "up":
+        ctx.print_json({**status_document(lab), "master": master})
+    elif not args.json:
+        ctx.out.write(format_status(lab))
+        ctx.print(f"MASTER: host {master}")
+
+
+def show_status(lab: Lab, args, ctx) -> None:
+    document = status_document(lab)
+    if args.json:
+        ctx.print_json(document)
+    else:
+        ctx.out.write(format_status(lab, document))
 
 
 def report(ctx, args, measurements) -> None:

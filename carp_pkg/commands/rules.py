@@ -14,10 +14,12 @@ interface that carries a VIP, and pfsync on the sync interface: the rules the
 original package's carp_rules.php added. The output is the body of the pf anchor
 "carp"; the main ruleset needs the line printed by --anchor-line.
 
-examples:
-  carp-pkg rules | pfctl -a carp -f -
-  carp-pkg rules --anchor-line >> /etc/pf.conf
-  carp-pkg --config /conf/config.xml rules --json
+Load them with `carp-pkg rules | pfctl -a carp -f -`, and add the anchor once with
+`carp-pkg rules --anchor-line >> /etc/pf.conf`.
+
+example: carp-pkg --config examples/config.xml rules
+example: carp-pkg --config examples/config.xml rules --json
+example: carp-pkg rules --anchor-line
 """
 
 

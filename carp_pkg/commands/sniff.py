@@ -28,10 +28,12 @@ in config.xml (ok / MISMATCH / unknown-vhid), or "unchecked" without a config.
 A MISMATCH means the sender uses another password or another set of VIPs for
 that vhid: the two hosts will both become MASTER. Passwords are never printed.
 
-examples:
-  carp-pkg sniff em0
-  carp-pkg --config /conf/config.xml sniff -r carp.pcap --json
+A running capture can be piped in:
   tcpdump -i em0 -U -w - 'ip proto 112' | carp-pkg sniff -r - --count 5
+
+example: carp-pkg sniff -r examples/ucarp-adverts.pcap --count 4
+example: carp-pkg --config /conf/config.xml sniff -r carp.pcap --json
+example: carp-pkg sniff em0
 """
 
 HMAC_UNCHECKED = "unchecked"

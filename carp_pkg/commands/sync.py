@@ -20,7 +20,8 @@ If a step fails, the finished steps are undone in reverse, the rc script is left
 and the error names the step and the reason (exit 5). Invalid config: exit 3, nothing changed.
 Lock not obtained within --lock-timeout: exit 4, nothing changed.
 
-example: carp-pkg sync --dry-run
+example: carp-pkg --root /tmp/stage --config examples/config.xml sync --backend freebsd --dry-run --against examples/ifconfig-freebsd14.txt
+example: carp-pkg sync --dry-run --verbose
 example: carp-pkg --config /conf/config.xml sync --backend freebsd --lock-timeout 60
 """
 

@@ -27,8 +27,9 @@ interfaces are still taken from config.xml when it is readable.
 
 exit: 0 valid (warnings allowed), 3 problems found.
 
-example: carp-pkg --config examples/config.xml validate --json
-example: echo '{"ipaddress": "10.0.0.1", "vhid": "0"}' | carp-pkg validate --entry-json -
+example: carp-pkg --config examples/linux-ucarp.xml validate
+example: carp-pkg --config examples/config.xml validate --backend freebsd --json
+example: echo '{"ipaddress": "10.0.0.1", "vhid": "0"}' | carp-pkg --config examples/config.xml validate --entry-json -
 """
 
 

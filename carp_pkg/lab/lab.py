@@ -23,6 +23,7 @@ from ..fs import check_private_directory, ensure_private_directory, open_for_wri
 from ..paths import Paths
 from ..system import RealRunner, Result, Runner, StreamingProcess, System, send_signal
 from .configs import default_example, example_vip, host_config_xml
+from .progress import QUIET, Progress
 from .layout import CLIENT, DEFAULT_ADVSKEW, HOSTS, LINK, LabLayout, build_commands, new_layout
 
 SETTLE_MARGIN_S = 3.0
@@ -133,6 +134,7 @@ class Lab:
         self.example = example or default_example()
         self.runner = runner or RealRunner()
         self.probes: List[Probe] = []
+        self.progress: Progress = QUIET  # the lab command shows what it waits for
 
     # --- life cycle ---------------------------------------------------------------------------------
     @classmethod
@@ -260,6 +262,11 @@ class Lab:
 
     def wait_for_single_master(self, timeout: float) -> str:
         """Exactly one host MASTER, the other BACKUP, and only that host answering the client's ARP."""
+        with self.progress.phase(f"waiting for exactly one MASTER answering for {self.layout.vip} "
+                                 f"(up to {timeout:.0f} s)"):
+            return self._single_master(timeout)
+
+    def _single_master(self, timeout: float) -> str:
         probe = self.start_probe(timeout + 1)
         try:
             deadline = time.monotonic() + timeout
@@ -285,15 +292,17 @@ class Lab:
         probe = self.start_probe(timeout + 2)
         time.sleep(0.3)  # the probe is answering before the clock starts
         start, wall_start = time.monotonic(), time.time()
-        act()
         client_s = host_s = None
-        deadline = start + timeout
-        while time.monotonic() < deadline and expect is not None:
-            seen = probe.first(expect, start)
-            if seen is not None:
-                client_s = seen - start
-                break
-            time.sleep(POLL_S / 2)
+        waiting = f"{event}: waiting for {expect} to answer for {self.layout.vip} (up to {timeout:.0f} s)"
+        with self.progress.phase(waiting if expect is not None else event):
+            act()
+            deadline = start + timeout
+            while time.monotonic() < deadline and expect is not None:
+                seen = probe.first(expect, start)
+                if seen is not None:
+                    client_s = seen - start
+                    break
+                time.sleep(POLL_S / 2)
         if expect is not None:
             vhids = self.running(expect).vhids
             if vhids and vhids[0].state == "MASTER" and vhids[0].since is not None and client_s is not None:
@@ -306,7 +315,8 @@ class Lab:
         """Watch for `seconds`: everyone who answered the client, and the states at the end (flap check)."""
         probe = self.start_probe(seconds + 1)
         start = time.monotonic()
-        time.sleep(seconds)
+        with self.progress.phase(f"watching for {seconds:.0f} s that nobody flaps back"):
+            time.sleep(seconds)
         answered = sorted({name for _, name in probe.since(start)})
         probe.stop()
         return answered, self.states()

@@ -91,14 +91,24 @@ def format_table(measurements: Sequence[Measurement]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def format_status(lab: Lab) -> str:
-    header = ("HOST", "NAMESPACE", "ADDRESS", "STATE", "ADVSKEW", "PID")
-    rows = []
+def status_document(lab: Lab) -> dict:
+    hosts = []
     for host in HOSTS:
         vhids = lab.running(host).vhids
         vhid = vhids[0] if vhids else None
-        rows.append((host, lab.layout.namespace(host), lab.layout.address(host), vhid.state if vhid else "-",
-                     str(vhid.advskew) if vhid else "-", str(vhid.pid) if vhid and vhid.pid else "-"))
+        hosts.append({"host": host, "namespace": lab.layout.namespace(host), "address": lab.layout.address(host),
+                      "state": vhid.state if vhid else None, "advskew": vhid.advskew if vhid else None,
+                      "pid": vhid.pid if vhid else None})
+    return {"vip": lab.layout.vip, "client": lab.layout.address("client"),
+            "client_namespace": lab.layout.namespace("client"), "hosts": hosts}
+
+
+def format_status(lab: Lab, document: Optional[dict] = None) -> str:
+    document = document or status_document(lab)
+    header = ("HOST", "NAMESPACE", "ADDRESS", "STATE", "ADVSKEW", "PID")
+    rows = [(h["host"], h["namespace"], h["address"], h["state"] or "-",
+             "-" if h["advskew"] is None else str(h["advskew"]), str(h["pid"]) if h["pid"] else "-")
+            for h in document["hosts"]]
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in (header, *rows)]
     lines.append(f"VIP {lab.layout.vip}; client {lab.layout.address('client')} in {lab.layout.namespace('client')}")

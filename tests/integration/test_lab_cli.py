@@ -59,7 +59,7 @@ def test_ctrl_c_during_the_demo_removes_namespaces_and_processes(lab_ready, tmp_
             demo.kill()
             demo.wait()
     assert demo.returncode == 130, err
-    assert "cleaning up" in out
+    assert "cleaning up" in err  # the phases go to stderr, stdout keeps the table
     assert lab_namespaces(prefix) == []
     assert not os.path.exists(tmp_path / "lab")
 
