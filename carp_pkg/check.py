@@ -15,13 +15,19 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import List, Optional, Sequence, Tuple
 
+from .backends.commands import PFSYNC_DEFAULT_PEER, peer_differences, unicast_of, wanted_preempt
 from .fingerprint import password_digest
-from .model import MAINTENANCE_ADVSKEW, CarpConfig, VhidGroup
+from .model import CARP_MAXSKEW, MAINTENANCE_ADVSKEW, CarpConfig, VhidGroup, advertised_skew
 from .running import RunningState, RunningVhid
 
 _LEGACY_CARP_IF = re.compile(r"^carp\d+$")
 HEALTHY_STATES = ("MASTER", "BACKUP")
 MAINTENANCE = "maintenance"
+HANDOVER = "handover"  # a configured advskew >= 240: maintenance mode on the peer cannot hand over (not drift)
+NOT_DRIFT = frozenset({MAINTENANCE, HANDOVER})
+MAINTENANCE_MESSAGE = (f"maintenance mode is on: every vhid is set to advskew {MAINTENANCE_ADVSKEW}, which the kernel "
+                       f"advertises as {CARP_MAXSKEW} (ip_carp.c CARP_MAXSKEW), so a healthy peer configured at advskew "
+                       f"{CARP_MAXSKEW - 1} or less holds the VIPs; a peer at {CARP_MAXSKEW} or more ties with this host")
 
 
 class Status(IntEnum):
@@ -57,7 +63,7 @@ class Finding:
 
     @property
     def is_drift(self) -> bool:
-        return self.severity >= Status.WARNING and self.attribute != MAINTENANCE
+        return self.severity >= Status.WARNING and self.attribute not in NOT_DRIFT
 
     def to_json(self) -> dict:
         return {"severity": self.severity.name, "interface": self.interface, "vhid": self.vhid,
@@ -159,11 +165,10 @@ def check(config: CarpConfig, running: RunningState, maintenance: bool = False) 
     pairs, strays = pair_vhids(groups, running)
     findings: List[Finding] = []
     if maintenance and groups:
-        findings.append(Finding(Status.WARNING, "", None, MAINTENANCE, None, None,
-                                f"maintenance mode is on: every vhid advertises advskew {MAINTENANCE_ADVSKEW} "
-                                "so a healthy peer holds the VIPs"))
+        findings.append(Finding(Status.WARNING, "", None, MAINTENANCE, None, None, MAINTENANCE_MESSAGE))
     if groups:
         findings += _sysctl_findings(wanted, running)
+    findings += _handover_findings(config.groups())
     for group, current in pairs:
         findings += _vhid_findings(group, current, running.password_salt, maintenance)
     for stray in strays:
@@ -198,12 +203,33 @@ def _vhid_findings(group: VhidGroup, current: Optional[RunningVhid], salt: Optio
     findings += _address_findings(group, current)
     if current.advskew != group.advskew:
         why = "maintenance mode" if maintenance else "changes which host is preferred as master"
+        if advertised_skew(current.advskew) == advertised_skew(group.advskew):
+            why = f"both advertise {CARP_MAXSKEW} on the wire"
         findings.append(_mismatch(Status.WARNING, group, "advskew", group.advskew, current.advskew, why))
     if current.advbase != group.advbase:
         findings.append(_mismatch(Status.WARNING, group, "advbase", group.advbase, current.advbase,
                                   "changes the advertisement interval and which host wins"))
     findings += _password_findings(group, current, salt)
+    findings += _peer_findings(group, current)
     return findings
+
+
+def _handover_findings(groups) -> List[Finding]:
+    """A backup configured at advskew >= 240 advertises 240, like a master in maintenance mode (254, capped at
+    240 by ip_carp.c): the two tie, so maintenance mode on the peer cannot hand the VIPs over reliably."""
+    return [Finding(Status.WARNING, g.interface, g.vhid, HANDOVER, f"{CARP_MAXSKEW - 1} or less", str(g.advskew),
+                    f"advskew {g.advskew} advertises {CARP_MAXSKEW}, the CARP maximum: a peer in maintenance mode "
+                    f"(254, also advertised as {CARP_MAXSKEW}) ties with this host, so it cannot hand the VIPs over "
+                    f"reliably; configure a backup at {CARP_MAXSKEW - 1} or less")
+            for g in groups if g.advskew >= CARP_MAXSKEW]
+
+
+def _peer_findings(group: VhidGroup, current: RunningVhid) -> List[Finding]:
+    """FreeBSD 14+ prints each vhid's peers; a unicast peer nobody configured (or another one) is drift."""
+    return [Finding(Status.WARNING, group.interface, group.vhid, name, want or "multicast", have or "multicast",
+                    f"expected {want or 'multicast'}, running {have or 'multicast'} (advertisements go elsewhere than "
+                    "config.xml says; sync sets it again)")
+            for name, have, want in peer_differences(group, current)]
 
 
 def _ucarp_findings(group: VhidGroup, current: RunningVhid) -> List[Finding]:
@@ -268,10 +294,10 @@ def _sysctl_findings(config: CarpConfig, running: RunningState) -> List[Finding]
         findings.append(Finding(Status.WARNING, "", None, "net.inet.carp.demotion", "0", str(sysctls.demotion),
                                 f"expected 0, running {sysctls.demotion} (every vhid advertises as less "
                                 "preferred: an interface is down, pfsync is not in sync, or sends failed)"))
-    wanted_preempt = 1 if config.preempt else 0
-    if sysctls.preempt is not None and sysctls.preempt != wanted_preempt:
-        findings.append(Finding(Status.WARNING, "", None, "net.inet.carp.preempt", str(wanted_preempt),
-                                str(sysctls.preempt), f"expected {wanted_preempt}, running {sysctls.preempt}"))
+    preempt = wanted_preempt(config, running)  # None on pfSense when no VIP preempts: the base system owns it
+    if sysctls.preempt is not None and preempt is not None and sysctls.preempt != preempt:
+        findings.append(Finding(Status.WARNING, "", None, "net.inet.carp.preempt", str(preempt),
+                                str(sysctls.preempt), f"expected {preempt}, running {sysctls.preempt}"))
     wanted_balance = 1 if config.balancing else 0
     if sysctls.arpbalance is not None and sysctls.arpbalance != wanted_balance:
         findings.append(Finding(Status.WARNING, "", None, "net.inet.carp.arpbalance", str(wanted_balance),
@@ -290,13 +316,28 @@ def _pfsync_findings(config: CarpConfig, running: RunningState) -> List[Finding]
         return Finding(Status.WARNING, PFSYNC_IF, None, attribute, expected, actual,
                        f"expected {expected or 'none'}, running {actual or 'none'} ({why})")
 
+    running_peer = unicast_of(current.syncpeer, PFSYNC_DEFAULT_PEER) if current is not None else None
     if wanted is None:
+        stale = []
         if running_dev:
-            return [finding("syncdev", None, running_dev, "pfsync is not configured; sync turns it off")]
-        return []
+            stale.append(finding("syncdev", None, running_dev, "pfsync is not configured; sync turns it off"))
+        if running_peer:
+            stale.append(finding("syncpeer", None, running_peer, "pfsync is not configured; sync clears the peer"))
+        return stale
     if running_dev != wanted.syncdev:
         return [finding("syncdev", wanted.syncdev, running_dev, "pf states are not synchronised to the peer")]
     findings: List[Finding] = []
+    if running_peer != wanted.syncpeer:
+        findings.append(Finding(Status.WARNING, PFSYNC_IF, None, "syncpeer", wanted.syncpeer or "multicast",
+                                running_peer or "multicast",
+                                f"expected {wanted.syncpeer or 'multicast (224.0.0.240)'}, running "
+                                f"{running_peer or 'multicast (224.0.0.240)'} (pf states go elsewhere than config.xml "
+                                "says)"))
+    if current.defer is not None and current.defer != wanted.defer:
+        on_off = {True: "on", False: "off"}
+        findings.append(Finding(Status.WARNING, PFSYNC_IF, None, "defer", on_off[wanted.defer], on_off[current.defer],
+                                f"expected {on_off[wanted.defer]}, running {on_off[current.defer]} (defer holds a new "
+                                "connection's first packet until the peer has its state)"))
     if not current.up:
         findings.append(finding("up", "up", "down", "pf states are not synchronised to the peer"))
     if current.syncok is False:

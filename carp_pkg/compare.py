@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
-from .model import CarpConfig, VhidGroup
+from .model import CARP_MAXSKEW, MAINTENANCE_ADVSKEW, CarpConfig, VhidGroup, advertised_skew
+from .validate import REWRITTEN_BY_PEERS
 
 ERROR = "error"
 WARNING = "warning"
@@ -24,7 +25,8 @@ LEVELS = (ERROR, WARNING, INFO)
 @dataclass(frozen=True)
 class Finding:
     level: str  # error, warning, info
-    rule: str  # one-side, vips, prefix, password, advbase, advskew-tie, preferred, preempt, pfsync, collision
+    rule: str  # one-side, vips, prefix, password, password-rewrite, advbase, advskew-tie, maintenance, preferred,
+    # preempt, pfsync, collision
     where: str  # "lan vhid 10", or "" for host-wide settings
     message: str
 
@@ -116,17 +118,50 @@ def _pair_findings(where: str, a: VhidGroup, b: VhidGroup, a_name: str, b_name: 
         findings.append(Finding(ERROR, "advbase", where,
                                 f"advbase differs ({a_name} {a.advbase}, {b_name} {b.advbase}): the host with the "
                                 "shorter interval always wins whatever the advskew, and failover timing differs"))
-    elif a.advskew == b.advskew:
+    elif advertised_skew(a.advskew) == advertised_skew(b.advskew):
+        same = (f"advskew {a.advskew} on both" if a.advskew == b.advskew else
+                f"advskew {a.advskew} ({a_name}) and {b.advskew} ({b_name}) both advertise {CARP_MAXSKEW} "
+                f"(ip_carp.c caps the advertised skew at CARP_MAXSKEW {CARP_MAXSKEW})")
         findings.append(Finding(WARNING, "advskew-tie", where,
-                                f"advskew {a.advskew} on both: neither host is preferred (FreeBSD has no "
+                                f"{same}: neither host is preferred (FreeBSD has no "
                                 "tie-break: a MASTER hearing an equal advertisement steps down; ucarp prefers "
-                                "the lower source address); give the backup a higher advskew"))
-    if not findings:
+                                f"the lower source address); give the backup a higher advskew, at most {CARP_MAXSKEW}"))
+    else:
+        findings += _handover(where, a, b, a_name, b_name)
+    findings += _rewritten_password(where, a, b)
+    if not [f for f in findings if f.level != WARNING or f.rule not in ("maintenance", "password-rewrite")]:
         preferred, other = (a_name, b_name) if a.advskew < b.advskew else (b_name, a_name)
         low, high = sorted((a.advskew, b.advskew))
         findings.append(Finding(INFO, "preferred", where,
                                 f"{preferred} is the preferred master (advskew {low} < {high} on {other})"))
     return findings
+
+
+def _handover(where: str, a: VhidGroup, b: VhidGroup, a_name: str, b_name: str) -> List[Finding]:
+    """Maintenance mode raises the master to 254, advertised as 240: a backup at 240 or more ties with it."""
+    (master, master_name), (backup, backup_name) = sorted(((a, a_name), (b, b_name)), key=lambda p: p[0].advskew)
+    if advertised_skew(backup.advskew) < CARP_MAXSKEW:
+        return []
+    return [Finding(WARNING, "maintenance", where,
+                    f"{backup_name} backs up at advskew {backup.advskew}, advertised as {CARP_MAXSKEW}: maintenance "
+                    f"mode on {master_name} ({MAINTENANCE_ADVSKEW}, also advertised as {CARP_MAXSKEW}) ties with it "
+                    f"and cannot hand the VIPs over reliably; give {backup_name} {CARP_MAXSKEW - 1} or less")]
+
+
+def has_rewritten_characters(password: str) -> bool:
+    return any(char in password for char, _ in REWRITTEN_BY_PEERS)
+
+
+def _rewritten_password(where: str, a: VhidGroup, b: VhidGroup) -> List[Finding]:
+    """pfSense/OPNsense strip spaces and addslashes() the password before `ifconfig ... pass`: a mixed cluster
+    (one member run by carp-pkg, the other by pfSense's own VIPs) disagrees on such a key."""
+    if not (has_rewritten_characters(a.password) or has_rewritten_characters(b.password)):
+        return []
+    return [Finding(WARNING, "password-rewrite", where,
+                    "the password (not shown) holds a space, quote or backslash: pfSense and OPNsense strip spaces "
+                    "and addslashes() it before `ifconfig ... pass` while carp-pkg passes it verbatim, so if a "
+                    "member of this cluster is configured by pfSense or OPNsense itself, the keys differ and both "
+                    "hosts become MASTER")]
 
 
 def _host_findings(a: CarpConfig, b: CarpConfig, a_name: str, b_name: str) -> List[Finding]:

@@ -8,6 +8,18 @@ from typing import Optional, Tuple
 from .running import IPInterface
 
 MAINTENANCE_ADVSKEW = 254
+# sys/netinet/ip_carp.c: `#define CARP_MAXSKEW 240` and `DEMOTE_ADVSKEW(sc)` = min(sc_advskew + V_carp_demotion,
+# CARP_MAXSKEW), never below 0: whatever advskew is configured (0-254), at most 240 goes on the wire.
+CARP_MAXSKEW = 240
+# Multicast destinations a vhid uses when no unicast peer is set (ip_carp.c INADDR_CARP_GROUP, CARP6 ff02::12):
+# FreeBSD 14+ `ifconfig` prints them on the `peer ... peer6 ...` line of every vhid.
+CARP_DEFAULT_PEER = "224.0.0.18"
+CARP_DEFAULT_PEER6 = "ff02::12"
+
+
+def advertised_skew(advskew: int, demotion: int = 0) -> int:
+    """The skew a vhid puts on the wire (ip_carp.c DEMOTE_ADVSKEW): 241-254 all advertise 240."""
+    return max(0, min(advskew + demotion, CARP_MAXSKEW))
 
 
 @dataclass(frozen=True)
@@ -21,6 +33,8 @@ class VirtualIP:
     preempt: bool = False
     balancing: bool = False
     friendly_interface: str = ""  # the config.xml name (wan, lan, opt1) where known
+    peer: Optional[str] = None  # FreeBSD 14+ unicast CARP peer (IPv4), None = multicast 224.0.0.18
+    peer6: Optional[str] = None  # FreeBSD 14+ unicast CARP peer (IPv6), None = multicast ff02::12
 
     @property
     def family(self) -> str:
@@ -38,12 +52,20 @@ class VhidGroup:
     password: str
     addresses: Tuple[IPInterface, ...]
     friendly_interface: str = ""
+    peer: Optional[str] = None
+    peer6: Optional[str] = None
+
+    @property
+    def unicast(self) -> bool:
+        return self.peer is not None or self.peer6 is not None
 
 
 @dataclass(frozen=True)
 class PfsyncSettings:
     syncdev: str  # real interface
     friendly_interface: str = ""
+    syncpeer: Optional[str] = None  # unicast pfsync peer (IPv4); None = multicast 224.0.0.240
+    defer: bool = False  # hold a new state's first packet until the peer acknowledges it (pfsync(4) defer)
 
 
 @dataclass(frozen=True)
@@ -51,6 +73,7 @@ class CarpConfig:
     vips: Tuple[VirtualIP, ...] = ()
     pfsync: Optional[PfsyncSettings] = None
     host_addresses: Tuple[Tuple[str, IPInterface], ...] = ()  # (device, own address) from <interfaces>
+    warnings: Tuple["Problem", ...] = ()  # what validation accepted but the user should know (never a failure)
 
     @property
     def preempt(self) -> bool:
@@ -86,9 +109,18 @@ class CarpConfig:
                 password=first[key].password,
                 addresses=tuple(members[key]),
                 friendly_interface=first[key].friendly_interface,
+                peer=first[key].peer,
+                peer6=first[key].peer6,
             )
             for key in order
         )
+
+    def where(self, interface: str, vhid: int) -> str:
+        """`config[N]` of the first entry of a vhid, for messages located like validation's."""
+        for index, vip in enumerate(self.vips):
+            if (vip.interface, vip.vhid) == (interface, vhid):
+                return f"config[{index}]"
+        return "config"
 
     def in_maintenance(self) -> "CarpConfig":
         """Every vhid at the highest advskew, so a healthy peer takes over (persistent maintenance mode)."""
@@ -97,7 +129,8 @@ class CarpConfig:
 
 @dataclass(frozen=True)
 class Problem:
-    """One validation finding, located like `config[2].vhid`."""
+    """One validation finding, located like `config[2].vhid`: an error (the config is refused) or, in
+    Validation.warnings and CarpConfig.warnings, a warning (accepted, but worth knowing)."""
 
     where: str
     message: str
@@ -107,3 +140,17 @@ class Problem:
 
     def to_json(self) -> dict:
         return {"where": self.where, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Validation:
+    """What validation found: the config (None when there is any problem), the problems that refuse it, and
+    the warnings that do not."""
+
+    config: Optional[CarpConfig]
+    problems: Tuple[Problem, ...] = ()
+    warnings: Tuple[Problem, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems

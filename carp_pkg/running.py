@@ -45,6 +45,15 @@ class CarpSysctls:
 
 
 @dataclass(frozen=True)
+class HostFacts:
+    """What the host is, beyond its interfaces: who else sets CARP sysctls, and what carp-pkg found at install."""
+
+    pfsense: bool = False  # pfSense's base system owns net.inet.carp.preempt (interfaces_sync_setup() sets it to 1)
+    preempt_at_install: Optional[int] = None  # net.inet.carp.preempt when `carp-pkg install` ran (its manifest)
+    unicast_capable: Optional[bool] = None  # what the observed host showed (for its boot plan): see RunningState
+
+
+@dataclass(frozen=True)
 class RunningState:
     vhids: Tuple[RunningVhid, ...] = ()
     pfsync: Optional[RunningPfsync] = None
@@ -52,6 +61,10 @@ class RunningState:
     host_addresses: Tuple[Tuple[str, IPInterface], ...] = ()  # (interface, address) that are not CARP VIPs
     sysctls: CarpSysctls = field(default_factory=CarpSysctls)
     password_salt: Optional[str] = None  # salt of the secret_digest values (from carp-pkg's applied record)
+    # Whether ifconfig takes `peer`/`peer6` (FreeBSD 14+): True/False when the release or the output format shows
+    # it (a `peer ... peer6 ...` line under each carp: line, pfsync's `version:`), None when nothing tells.
+    unicast_capable: Optional[bool] = None
+    host: HostFacts = field(default_factory=HostFacts)
 
     def vhid(self, interface: str, vhid: int) -> Optional[RunningVhid]:
         for entry in self.vhids:

@@ -41,6 +41,7 @@ class _Carp:
     advskew: int
     peer: Optional[str] = None
     peer6: Optional[str] = None
+    vrrp: bool = False  # a FreeBSD 15 `vrrp:` line (no peer line follows it)
 
 
 @dataclass
@@ -100,7 +101,8 @@ def _add_status(block: _Block, match: "re.Match[str]") -> None:
         return
     groups = match.groupdict()
     # A VRRPv3 vhid (FreeBSD 15 `carpver 3`) reports prio/interval, not advbase/advskew: 0 marks "not CARP timing".
-    carp = _Carp(vhid, match.group("state"), int(groups.get("advbase") or 0), int(groups.get("advskew") or 0))
+    carp = _Carp(vhid, match.group("state"), int(groups.get("advbase") or 0), int(groups.get("advskew") or 0),
+                 vrrp=groups.get("advbase") is None)
     block.carps.append(carp)
     if groups.get("advbase") is not None:
         block.awaiting_peer = carp
@@ -194,7 +196,18 @@ def _assemble(blocks: List[_Block]) -> RunningState:
         if pfsync is None and block.name.startswith("pfsync"):
             pfsync = _pfsync(block)
     return RunningState(vhids=tuple(vhids), pfsync=pfsync, interfaces=tuple(b.name for b in blocks),
-                        host_addresses=tuple(hosts))
+                        host_addresses=tuple(hosts), unicast_capable=_unicast_capable(blocks, pfsync))
+
+
+def _unicast_capable(blocks: List[_Block], pfsync: Optional[RunningPfsync]) -> Optional[bool]:
+    """What the output format says about `ifconfig ... peer` (FreeBSD 14+): sbin/ifconfig/carp.c prints
+    `\t      peer A peer6 B` under every carp: line from 14.0 on, ifpfsync.c adds `version: V` from 14.0 on."""
+    carps = [carp for block in blocks for carp in block.carps if not carp.vrrp]
+    if any(carp.peer is not None for carp in carps) or (pfsync is not None and pfsync.version is not None):
+        return True
+    if carps or (pfsync is not None and (pfsync.syncok is not None or pfsync.maxupd is not None)):
+        return False
+    return None
 
 
 def _pfsync(block: _Block) -> RunningPfsync:

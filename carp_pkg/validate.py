@@ -5,23 +5,31 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
+from dataclasses import replace
 from typing import Dict, List, Optional, Tuple
 
 from .configxml import HostInterface, RawConfig, RawEntry, shorten
 from .errors import ConfigError
-from .model import CarpConfig, PfsyncSettings, Problem, VirtualIP
+from .model import CARP_DEFAULT_PEER, CARP_MAXSKEW, CarpConfig, PfsyncSettings, Problem, Validation, VirtualIP
 
-PASSWORD_MAX_BYTES = 19  # CARP_KEY_LEN is 20 with the NUL; ifconfig strlcpy()s silently past that
+# sys/netinet/ip_carp.h CARP_KEY_LEN is 20; sbin/ifconfig/carp.c strlcpy()s `pass` into that buffer (19 bytes and
+# the NUL) and ip_carp.c HMACs the whole zero-padded buffer: every FreeBSD host keys on the first 19 bytes.
+PASSWORD_LIMIT_BYTES = 255  # longer is refused outright: no one types that, and it would travel into every file
+PASSWORD_MAX_BYTES = 19
+# pfSense and OPNsense (src/etc/inc/interfaces.inc, interface_carp_configure) run the GUI password through
+# str_replace(" ", "", ...) and addslashes() before `ifconfig ... pass`: these characters change on such a peer.
+REWRITTEN_BY_PEERS = ((" ", "a space"), ("'", "a single quote"), ('"', "a double quote"), ("\\", "a backslash"))
+PFSYNC_DEFAULT_PEER = "224.0.0.240"  # sys/netinet/if_pfsync.h INADDR_PFSYNC_GROUP: the multicast default
 TRUE_WORDS = frozenset({"on", "yes", "true", "1"})
 FALSE_WORDS = frozenset({"", "off", "no", "false", "0"})
 # FreeBSD IFNAMSIZ and Linux IFNAMSIZ are 16 with the NUL. A name also becomes part of file names (ucarp
 # state) and script text, so only these characters are accepted, from any source, never escaped.
-DEVICE_NAME = re.compile(r"\A[A-Za-z0-9_.:\-]{1,15}\Z")
+DEVICE_NAME = re.compile(r"\A[A-Za-z0-9_.:][A-Za-z0-9_.:\-]{0,14}\Z")  # no leading "-": ifconfig would read an option
 FIELD_ALIASES = {"premption": "preempt", "preemption": "preempt"}
 RANGES = {"vhid": (1, 255), "advskew": (0, 254), "advbase": (1, 255)}
 DEFAULTS = {"vhid": 1, "advskew": 0, "advbase": 1}
 KNOWN_FIELDS = ("interface", "ipaddress", "netmask", "password", "vhid", "advbase", "advskew",
-                "pfsync", "synciface", "balancing", "preempt")
+                "pfsync", "synciface", "syncpeer", "defer", "balancing", "preempt", "peer", "peer6")
 SHOWN_INTERFACES = 12
 
 
@@ -32,9 +40,10 @@ def _shown(value: str) -> str:
 class _Entry:
     """Collects the problems of one entry while reading its fields."""
 
-    def __init__(self, entry: RawEntry, problems: List[Problem]):
+    def __init__(self, entry: RawEntry, problems: List[Problem], warnings: List[Problem]):
         self.where = f"config[{entry.index}]"
         self.problems = problems
+        self.warnings = warnings
         self.fields: Dict[str, Optional[str]] = {}
         spelled: Dict[str, str] = {}
         for name in entry.repeated:
@@ -58,6 +67,13 @@ class _Entry:
     def problem(self, name: str, message: str) -> None:
         self.problems.append(Problem(f"{self.where}.{name}", message))
 
+    def warning(self, name: str, message: str) -> None:
+        self.warnings.append(Problem(f"{self.where}.{name}", message))
+
+    def given(self, name: str) -> bool:
+        """The field is present with a value (an empty element is how a GUI leaves a field unset)."""
+        return bool(self.fields.get(name))
+
     def text(self, name: str) -> Optional[str]:
         if name in self.fields and self.fields[name] is None:
             self.problem(name, "must be plain text, found nested elements")
@@ -76,6 +92,11 @@ class _Entry:
         if not low <= number <= high:
             self.problem(name, f"{number} is outside {low}-{high}")
             return None
+        if name == "advskew" and number > CARP_MAXSKEW:
+            self.warning(name, f"{number} advertises {CARP_MAXSKEW} on the wire, like every advskew from {CARP_MAXSKEW} "
+                               f"to 254 (ip_carp.c caps it at CARP_MAXSKEW {CARP_MAXSKEW}): this host ties with a peer "
+                               f"at {CARP_MAXSKEW} or more and with a master in maintenance mode (254), so no hand-over "
+                               f"between them is reliable; use {CARP_MAXSKEW - 1} or less for a backup")
         return number
 
     def flag(self, name: str) -> bool:
@@ -141,7 +162,7 @@ def valid_device_name(name: str) -> bool:
 
 
 def device_name_problem(name: str) -> str:
-    return (f"{_shown(name)} is not a valid device name: at most 15 bytes of A-Z a-z 0-9 _ . : - "
+    return (f"{_shown(name)} is not a valid device name: at most 15 bytes of A-Z a-z 0-9 _ . : - , not starting with - "
             "(no spaces, slashes or control characters)")
 
 
@@ -175,18 +196,82 @@ def _interface_with_prefix(entry: _Entry, address):
 
 
 def _password(entry: _Entry) -> Optional[str]:
+    """The key CARP uses: the password, or its first 19 bytes when it is longer (with a warning)."""
     value = entry.text("password")
     if value is None:
         return "" if "password" not in entry.fields else None
     if not value.isprintable():
         entry.problem("password", "contains control characters (tabs, newlines, NUL); use printable characters only")
         return None
-    size = len(value.encode("utf-8"))
-    if size > PASSWORD_MAX_BYTES:
-        entry.problem("password", f"is {size} bytes; CARP keeps only {PASSWORD_MAX_BYTES} and would silently cut the "
-                                  "rest, so peers configured elsewhere would not agree")
+    _rewriting_warning(entry, value)
+    encoded = value.encode("utf-8")
+    if len(encoded) <= PASSWORD_MAX_BYTES:
+        return value
+    if len(encoded) > PASSWORD_LIMIT_BYTES:
+        entry.problem("password", f"is {len(encoded)} bytes; only the first {PASSWORD_MAX_BYTES} count on any host, "
+                                  f"and more than {PASSWORD_LIMIT_BYTES} is not a password but a mistake")
         return None
-    return value
+    kept = encoded[:PASSWORD_MAX_BYTES]
+    try:
+        key = kept.decode("utf-8")
+    except UnicodeDecodeError:
+        whole = len(kept.decode("utf-8", "ignore"))
+        entry.problem("password", f"is {len(encoded)} bytes, and the {PASSWORD_MAX_BYTES} bytes every FreeBSD host keeps "
+                                  f"(ifconfig strlcpy()s the key into CARP_KEY_LEN 20) end inside character {whole + 1}: "
+                                  "that key is not text any other CARP implementation can be given; shorten the "
+                                  f"password to at most {PASSWORD_MAX_BYTES} bytes on every host of the cluster")
+        return None
+    # Never the password itself: where the cut falls, in characters.
+    entry.warning("password", f"is {len(encoded)} bytes; only the first {PASSWORD_MAX_BYTES} count (characters 1-{len(key)}): "
+                              "ifconfig strlcpy()s the key into CARP_KEY_LEN 20 and the kernel HMACs that buffer, so "
+                              f"every FreeBSD host ignores the last {len(value) - len(key)} "
+                              f"character{'s' if len(value) - len(key) != 1 else ''}; carp-pkg gives every backend "
+                              f"(ucarp too) exactly those {PASSWORD_MAX_BYTES} bytes")
+    return key
+
+
+def _rewriting_warning(entry: _Entry, value: str) -> None:
+    found = [name for char, name in REWRITTEN_BY_PEERS if char in value]
+    if found:
+        listed = found[0] if len(found) == 1 else f"{', '.join(found[:-1])} and {found[-1]}"
+        entry.warning("password", f"contains {listed}: pfSense and OPNsense strip spaces and addslashes() a "
+                                  "CARP password before `ifconfig ... pass` (interfaces.inc) while carp-pkg passes it "
+                                  "verbatim, so a pfSense or OPNsense peer given the same password keys with another "
+                                  "one and both hosts become MASTER; in a mixed cluster use a password without spaces, "
+                                  "quotes or backslashes")
+
+
+def _unicast_address(entry: _Entry, name: str, version: int, default: str) -> Optional[str]:
+    """A unicast peer address (CARP peer/peer6, pfsync syncpeer), canonical; None when empty or refused."""
+    value = entry.text(name)
+    if not value:
+        return None
+    other = "peer6" if version == 4 else "peer"
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        hint = " (leading zeros are ambiguous)" if re.search(r"(^|\.)0\d", value) else ""
+        entry.problem(name, f"{_shown(value)} is not an IPv{version} address{hint}")
+        return None
+    if address.version != version:
+        where = f"; an IPv{address.version} peer goes in <{other}>" if name in ("peer", "peer6") else ""
+        entry.problem(name, f"{_shown(value)} is IPv{address.version}, not IPv{version}{where}")
+        return None
+    if getattr(address, "scope_id", None) or (version == 6 and address.is_link_local):
+        entry.problem(name, f"{_shown(value)} is link-local: ifconfig takes no zone here; give the peer's global or "
+                            "unique-local address")
+        return None
+    if version == 6 and address.ipv4_mapped:
+        entry.problem(name, f"{_shown(value)} is an IPv4-mapped IPv6 address")
+        return None
+    if address.is_multicast:
+        entry.problem(name, f"{address} is multicast; leave {name} empty for the multicast default ({default})")
+        return None
+    if address.is_unspecified or address.is_loopback or (version == 4 and address == ipaddress.IPv4Address(
+            "255.255.255.255")):
+        entry.problem(name, f"{address} cannot be a peer (unspecified, loopback or broadcast)")
+        return None
+    return str(address)
 
 
 def _known_names(raw: RawConfig) -> str:
@@ -242,11 +327,35 @@ def _interface(entry: _Entry, raw: RawConfig, address) -> Tuple[str, str]:
 
 
 def _pfsync(entries: List[Tuple[_Entry, bool]], raw: RawConfig) -> Optional[PfsyncSettings]:
+    """The one pfsync setting of the host: the sync device (every entry with pfsync on names the same), and the
+    sync peer and defer flag (given on any of them; two entries that give them must agree)."""
     chosen: Optional[PfsyncSettings] = None
     chosen_where = ""
+    syncpeer: Optional[str] = None
+    peer_where = ""
+    defer: Optional[bool] = None
+    defer_where = ""
     for entry, wanted in entries:
+        peer = _unicast_address(entry, "syncpeer", 4, PFSYNC_DEFAULT_PEER)
+        defer_given = entry.given("defer")
+        defer_value = entry.flag("defer")
         if not wanted:
+            for name, used in (("syncpeer", peer is not None), ("defer", defer_given and defer_value)):
+                if used:
+                    entry.warning(name, "has no effect: pfsync is not on in this entry (pfsync's settings are read "
+                                        "from the entries with pfsync on)")
             continue
+        if peer is not None:
+            if syncpeer is None:
+                syncpeer, peer_where = peer, entry.where
+            elif peer != syncpeer:
+                entry.problem("syncpeer", f"pfsync has one sync peer: {peer_where} uses {syncpeer}, this uses {peer}")
+        if defer_given:
+            if defer is None:
+                defer, defer_where = defer_value, entry.where
+            elif defer != defer_value:
+                entry.problem("defer", f"pfsync's defer is one setting: {defer_where} has it "
+                                       f"{'on' if defer else 'off'}, this has it {'on' if defer_value else 'off'}")
         name = entry.text("synciface")
         if not name:
             entry.problem("synciface", "pfsync is on but no sync interface is set (the original wrote `syncif` with no device)")
@@ -260,7 +369,9 @@ def _pfsync(entries: List[Tuple[_Entry, bool]], raw: RawConfig) -> Optional[Pfsy
             chosen, chosen_where = settings, entry.where
         elif chosen.syncdev != settings.syncdev:
             entry.problem("synciface", f"pfsync has one sync device: {chosen_where} uses {chosen.syncdev}, this uses {device}")
-    return chosen
+    if chosen is None:
+        return None
+    return replace(chosen, syncpeer=syncpeer, defer=bool(defer))
 
 
 def _group_conflicts(vips: List[Tuple[str, VirtualIP]], problems: List[Problem], balancing: bool) -> None:
@@ -270,9 +381,10 @@ def _group_conflicts(vips: List[Tuple[str, VirtualIP]], problems: List[Problem],
         key = (vip.interface, vip.vhid)
         if key in first:
             other_where, other = first[key]
-            for name in ("advskew", "advbase", "password"):
+            for name in ("advskew", "advbase", "password", "peer", "peer6"):
                 if getattr(vip, name) != getattr(other, name):
-                    shown = "differs" if name == "password" else f"{getattr(vip, name)} vs {getattr(other, name)}"
+                    shown = ("differs" if name == "password" else
+                             f"{_or_none(getattr(vip, name))} vs {_or_none(getattr(other, name))}")
                     problems.append(Problem(f"{where}.{name}", f"vhid {vip.vhid} on {vip.interface} is shared with "
                                                                f"{other_where}; {name} must match ({shown})"))
         else:
@@ -294,36 +406,64 @@ def _interface_problems(raw: RawConfig) -> List[Problem]:
             for i in raw.interfaces if not valid_device_name(i.device)]
 
 
-def check(raw: RawConfig) -> Tuple[Optional[CarpConfig], List[Problem]]:
-    """Every problem of the raw config, and the CarpConfig when there are none."""
+def _or_none(value) -> str:
+    return "none" if value is None else str(value)
+
+
+def _peer_warnings(config: CarpConfig, warnings: List[Problem]) -> None:
+    """A unicast peer of a family the vhid does not advertise in is never used (ip_carp.c sends IPv4
+    advertisements only for a vhid with IPv4 addresses, IPv6 ones only with IPv6 addresses)."""
+    for group in config.groups():
+        for name, version in (("peer", 4), ("peer6", 6)):
+            if getattr(group, name) is not None and not any(a.version == version for a in group.addresses):
+                warnings.append(Problem(f"{config.where(group.interface, group.vhid)}.{name}",
+                                        f"has no effect: vhid {group.vhid} on {group.interface} has no IPv{version} "
+                                        f"address, so it sends no IPv{version} advertisements"))
+
+
+def examine(raw: RawConfig) -> Validation:
+    """Every problem and warning of the raw config, and the CarpConfig (carrying its warnings) when there is no problem."""
     problems: List[Problem] = _interface_problems(raw)
+    warnings: List[Problem] = []
     vips: List[Tuple[str, VirtualIP]] = []
     pfsync_wishes: List[Tuple[_Entry, bool]] = []
     for raw_entry in raw.entries:
-        entry = _Entry(raw_entry, problems)
+        entry = _Entry(raw_entry, problems, warnings)
         address = _address(entry)
         vip_address = _interface_with_prefix(entry, address) if address is not None else None
         device, friendly = _interface(entry, raw, address)
         numbers = {name: entry.number(name) for name in RANGES}
         password = _password(entry)
+        peers = {"peer": _unicast_address(entry, "peer", 4, CARP_DEFAULT_PEER),
+                 "peer6": _unicast_address(entry, "peer6", 6, "ff02::12")}
         flags = {name: entry.flag(name) for name in ("preempt", "balancing", "pfsync")}
         pfsync_wishes.append((entry, flags["pfsync"]))
-        if vip_address is None or not device or password is None or None in numbers.values():
+        refused_peer = any(entry.given(name) and value is None for name, value in peers.items())
+        if vip_address is None or not device or password is None or None in numbers.values() or refused_peer:
             continue
         vips.append((entry.where, VirtualIP(
             address=vip_address, interface=device, vhid=numbers["vhid"], advbase=numbers["advbase"],
             advskew=numbers["advskew"], password=password, preempt=flags["preempt"],
-            balancing=flags["balancing"], friendly_interface=friendly,
+            balancing=flags["balancing"], friendly_interface=friendly, peer=peers["peer"], peer6=peers["peer6"],
         )))
     pfsync = _pfsync(pfsync_wishes, raw)
     _group_conflicts(vips, problems, balancing=any(v.balancing for _, v in vips))
     if problems:
-        return None, problems
+        return Validation(None, tuple(problems), tuple(warnings))
     host_addresses = tuple((i.device, address) for i in raw.interfaces for address in i.addresses)
-    return CarpConfig(vips=tuple(v for _, v in vips), pfsync=pfsync, host_addresses=host_addresses), []
+    config = CarpConfig(vips=tuple(v for _, v in vips), pfsync=pfsync, host_addresses=host_addresses)
+    _peer_warnings(config, warnings)
+    return Validation(replace(config, warnings=tuple(warnings)), (), tuple(warnings))
+
+
+def check(raw: RawConfig) -> Tuple[Optional[CarpConfig], List[Problem]]:
+    """Every problem of the raw config, and the CarpConfig when there are none (warnings: see examine())."""
+    result = examine(raw)
+    return result.config, list(result.problems)
 
 
 def build_config(raw: RawConfig) -> CarpConfig:
+    """The validated config (its warnings in config.warnings), or ConfigError listing every problem."""
     config, problems = check(raw)
     if problems:
         noun = "problem" if len(problems) == 1 else "problems"

@@ -314,3 +314,93 @@ def test_on_the_freebsd_stand_in_check_follows_sync_and_outside_changes(tmp_path
     disabled = carp_pkg("check")
     assert disabled.code == 2 and "(carp disabled" in disabled.out
     assert "vtnet0 vhid 10 state: expected MASTER or BACKUP, running INIT" in disabled.out
+
+
+# --- issue 11 ---------------------------------------------------------------------------------------------------
+from carp_pkg.running import HostFacts  # noqa: E402
+
+UNICAST_CAPTURE = read_fixture("ifconfig", "freebsd-14-unicast-peer-pfsync-syncpeer.txt")
+
+
+def findings_of(config_text, capture, maintenance=False, **running_changes):
+    from dataclasses import replace
+    from carp_pkg.configxml import parse_config_bytes
+    config = build_config(parse_config_bytes(config_text.encode(), "test.xml"))
+    running = replace(parse_ifconfig(capture), **running_changes)
+    return check(config, running, maintenance)
+
+
+def test_maintenance_line_says_254_is_advertised_as_240(host):
+    (host / "var" / "db" / "carp-pkg" / "maintenance").write_text("")
+    result = run_check(host, FREEBSD_14.replace("advskew 0", "advskew 254").replace("advskew 100", "advskew 254"))
+    [line] = detail_lines(result)
+    assert "advskew 254, which the kernel advertises as 240" in line
+    assert "a peer at 240 or more ties with this host" in line
+
+
+def test_a_unicast_peer_nobody_configured_is_drift(host):
+    """11.4: FreeBSD 14 shows each vhid's peers; the old check said nothing about a unicast one."""
+    result = run_check(host, FREEBSD_14.replace("peer 224.0.0.18 peer6 ff02::12", "peer 198.51.100.3 peer6 ff02::12", 1))
+    assert result.code == 1
+    assert ("em0 vhid 10 peer: expected multicast, running 198.51.100.3 (advertisements go elsewhere than config.xml "
+            "says; sync sets it again) (warning)") in detail_lines(result)
+
+
+def test_configured_peers_are_checked_against_the_running_ones():
+    report = findings_of(read_fixture("config", "peers.xml"), UNICAST_CAPTURE)
+    drift = {(f.subject, f.attribute): (f.expected, f.actual) for f in report.findings if f.attribute != "password"}
+    assert drift[("em0 vhid 10", "peer")] == ("198.51.100.4", "198.51.100.3")
+    assert drift[("em0 vhid 10", "peer6")] == ("2001:db8:100::4", "multicast")
+    assert ("em1 vhid 20", "peer") not in drift  # multicast on both sides
+    assert drift[("pfsync0", "defer")] == ("off", "on")  # 11.3
+    assert ("pfsync0", "syncpeer") not in drift  # 172.16.0.2 on both sides
+
+
+def test_a_running_syncpeer_and_defer_the_config_does_not_want_are_drift(host):
+    """11.3: the old check compared only the sync device."""
+    pfsync = "\tsyncdev: em2 syncpeer: 172.16.0.2 maxupd: 128 defer: on version: 1400\n"
+    result = run_check(host, FREEBSD_14.replace("\tsyncdev: em2 maxupd: 128 defer: off version: 1400\n", pfsync))
+    lines = detail_lines(result)
+    assert ("pfsync0 syncpeer: expected multicast (224.0.0.240), running 172.16.0.2 (pf states go elsewhere than "
+            "config.xml says) (warning)") in lines
+    assert any(line.startswith("pfsync0 defer: expected off, running on") for line in lines)
+
+
+def test_a_syncpeer_left_without_pfsync_configured_is_drift():
+    config = read_fixture("config", "peers.xml").replace("<pfsync>on</pfsync>", "").replace(
+        "<syncpeer>172.16.0.2</syncpeer>", "")
+    capture = UNICAST_CAPTURE.replace("syncdev: em2 syncpeer", "syncpeer")
+    report = findings_of(config, capture)
+    assert [(f.attribute, f.actual) for f in report.findings if f.interface == "pfsync0"] == [("syncpeer", "172.16.0.2")]
+
+
+def test_a_backup_at_240_or_more_is_flagged_for_maintenance_hand_over_but_not_as_drift():
+    """11.1: maintenance mode on the peer (254, advertised as 240) ties with a backup at 240-254."""
+    config = MODERN_ON_EM.replace("<advskew>100</advskew>", "<advskew>245</advskew>")
+    report = findings_of(config, FREEBSD_14.replace("advskew 100", "advskew 245"),
+                         sysctls=parse_ifconfig("").sysctls)
+    [flag] = [f for f in report.findings if f.attribute == "handover"]
+    assert flag.subject == "em1 vhid 20" and flag.severity is Status.WARNING
+    assert "advskew 245 advertises 240" in flag.message and "239 or less" in flag.message
+    assert not flag.is_drift
+
+
+def test_advskew_drift_between_values_that_both_advertise_240_says_so():
+    config = MODERN_ON_EM.replace("<advskew>100</advskew>", "<advskew>250</advskew>")
+    report = findings_of(config, FREEBSD_14.replace("advskew 100", "advskew 245"))
+    [line] = [f.message for f in report.findings if f.attribute == "advskew"]
+    assert line == "expected 250, running 245 (both advertise 240 on the wire)"
+
+
+@pytest.mark.parametrize("host_facts, running_preempt, expected", [
+    (HostFacts(pfsense=True), 1, None),  # 11.5: pfSense owns it; 1 is not drift when no VIP preempts
+    (HostFacts(pfsense=False), 1, "0"),  # plain FreeBSD, nothing recorded at install: 0 as before
+    (HostFacts(pfsense=False, preempt_at_install=1), 1, None),  # the install-time value is what is wanted
+    (HostFacts(pfsense=False, preempt_at_install=1), 0, "1"),
+])
+def test_preempt_drift_follows_who_owns_the_sysctl(host_facts, running_preempt, expected):
+    from carp_pkg.running import CarpSysctls
+    config = MODERN_ON_EM.replace("<preempt>on</preempt>", "")
+    report = findings_of(config, FREEBSD_14, host=host_facts, sysctls=CarpSysctls(allow=1, preempt=running_preempt))
+    found = [f.expected for f in report.findings if f.attribute == "net.inet.carp.preempt"]
+    assert found == ([] if expected is None else [expected])

@@ -210,3 +210,45 @@ def test_each_error_rule_fails_the_pair_on_its_own(tmp_path, fw2_change, rule):
     data = json.loads(result.out)
     assert result.code == 1
     assert [f["rule"] for f in data["findings"] if f["level"] == "error"] == [rule]
+
+
+# --- issue 11.1: the wire carries at most advskew 240 ------------------------------------------------------------
+def test_245_and_250_both_advertise_240_and_are_a_tie_not_a_preference(tmp_path):
+    fw1 = FW1.replace("<advskew>0</advskew>", "<advskew>245</advskew>")
+    fw2 = FW2.replace("<advskew>100</advskew>", "<advskew>250</advskew>")
+    result = run_compare(tmp_path, fw1, fw2)
+    assert result.code == 0
+    ties = [line for line in lines_of(result.out, "warning") if "neither host is preferred" in line]
+    assert len(ties) == 2 and all("advskew 245 (fw1.xml) and 250 (fw2.xml) both advertise 240" in t for t in ties)
+    assert "preferred master" not in result.out
+
+
+def test_a_backup_at_240_or_more_cannot_take_over_from_maintenance_mode(tmp_path):
+    fw2 = FW2.replace("<advskew>100</advskew>", "<advskew>240</advskew>")
+    result = run_compare(tmp_path, FW1, fw2)
+    assert result.code == 0
+    [line] = [line for line in lines_of(result.out, "warning") if line.startswith("warning: wan vhid 10")]
+    assert line == ("warning: wan vhid 10: fw2.xml backs up at advskew 240, advertised as 240: maintenance mode on "
+                    "fw1.xml (254, also advertised as 240) ties with it and cannot hand the VIPs over reliably; give "
+                    "fw2.xml 239 or less")
+    assert "info: wan vhid 10: fw1.xml is the preferred master (advskew 0 < 240 on fw2.xml)" in result.out
+
+
+def test_a_backup_at_239_hands_over_cleanly(tmp_path):
+    fw2 = FW2.replace("<advskew>100</advskew>", "<advskew>239</advskew>")
+    result = run_compare(tmp_path, FW1, fw2)
+    assert lines_of(result.out, "warning") == []
+
+
+# --- issue 11.6: passwords a pfSense/OPNsense member would rewrite ---------------------------------------------------
+def test_a_password_a_pfsense_peer_would_rewrite_is_a_warning_and_never_shown(tmp_path):
+    spaced = "wan Secret's 1"
+    fw1 = FW1.replace("wan-Secret-1", spaced)
+    fw2 = FW2.replace("wan-Secret-1", spaced)
+    result = run_compare(tmp_path, fw1, fw2, "--json")
+    import json as _json
+    data = _json.loads(result.out)
+    rewrites = [f for f in data["findings"] if f["rule"] == "password-rewrite"]
+    assert [f["where"] for f in rewrites] == ["wan vhid 10"] and rewrites[0]["level"] == "warning"
+    assert "strip spaces and addslashes()" in rewrites[0]["message"] and "both hosts become MASTER" in rewrites[0]["message"]
+    assert spaced not in result.out and data["ok"] is True

@@ -65,11 +65,27 @@ def test_vhid_then_addresses_round_trip_through_the_parser(vhid10):
 def test_vhid_keywords_after_vhid_in_any_order_and_unicast_peers(fake):
     ok(fake, "ifconfig", "em1", "vhid", "20", "pass", "x", "advbase", "3", "advskew", "7",
        "peer", "10.0.0.3", "peer6", "2001:db8::3")
-    ok(fake, "ifconfig", "em1", "inet", "10.0.0.1/24", "alias", "vhid", "20")
+    ok(fake, "ifconfig", "em1", "inet", "10.0.0.1/24", "alias", "vhid", "20", "peer", "10.0.0.3", "peer6", "2001:db8::3")
     assert running(fake).vhid("em1", 20) == RunningVhid("em1", 20, "MASTER", 3, 7, (ip("10.0.0.1/24"),),
                                                          peer="10.0.0.3", peer6="2001:db8::3")
     ok(fake, "ifconfig", "em1", "vhid", "20", "mcast", "mcast6")
     assert running(fake).vhid("em1", 20).peer == "224.0.0.18"
+
+
+def test_a_vhid_command_without_peer_resets_a_unicast_peer_to_multicast(fake):
+    """sbin/ifconfig/carp.c: setcarp_callback() sends the multicast defaults unless peer/peer6 are given,
+    for `vhid V advskew ...` and for `inet A alias vhid V` alike."""
+    ok(fake, "ifconfig", "em1", "vhid", "20", "pass", "x", "peer", "10.0.0.3", "peer6", "2001:db8::3")
+    ok(fake, "ifconfig", "em1", "inet", "10.0.0.1/24", "alias", "vhid", "20")
+    assert (running(fake).vhid("em1", 20).peer, running(fake).vhid("em1", 20).peer6) == ("224.0.0.18", "ff02::12")
+    ok(fake, "ifconfig", "em1", "vhid", "20", "peer", "10.0.0.3")
+    ok(fake, "ifconfig", "em1", "vhid", "20", "advskew", "9")
+    assert running(fake).vhid("em1", 20).peer == "224.0.0.18"
+
+
+def test_pass_keeps_19_bytes_not_19_characters(fake):
+    ok(fake, "ifconfig", "em1", "vhid", "20", "pass", "é" * 9 + "xyz")  # 21 bytes
+    assert fake.key("em1", 20).encode("utf-8") == ("é" * 9 + "x").encode("utf-8")
 
 
 def test_updating_a_vhid_keeps_what_is_not_given(vhid10):

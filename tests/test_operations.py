@@ -92,3 +92,50 @@ def test_demotion_reset_writes_the_negative_because_writes_are_relative(root):
 def test_demotion_unreadable_is_an_environment_error(root):
     result = cli(root, host_runner(SEED_RUNNING, {}), "demotion")
     assert result.code == 6 and "net.inet.carp.demotion" in result.err
+
+
+# --- issue 11.10: maintenance and stop dry runs against a saved capture; 11.1: what maintenance achieves -----------
+def capture(root, text=SEED_RUNNING):
+    path = root / "saved-ifconfig.txt"
+    path.write_text(text)
+    return str(path)
+
+
+def test_maintenance_dry_run_against_a_capture_plans_from_it_and_reads_nothing_live(root):
+    synced(root)
+    live = host_runner(BARE_HOST, SYSCTLS)  # the live host has no vhid: a plan from it would create them
+    dry = DryRunRunner(live)
+    result = cli(root, dry, "maintenance", "on", "--backend", "freebsd", "--dry-run", "--against", capture(root))
+    assert result.code == 0, result.err
+    assert sorted(result.out.splitlines()[:2]) == [
+        "ifconfig em0 vhid 2 advskew 254 advbase 1  # update vhid 2 on em0: advskew 10 -> 254",
+        "ifconfig em1 vhid 1 advskew 254 advbase 1  # update vhid 1 on em1: advskew 0 -> 254"]
+    assert ("ifconfig",) not in live.calls and live.mutating_calls == []
+    assert not (root / "var" / "db" / "carp-pkg" / "maintenance").exists()
+
+
+def test_maintenance_says_254_is_advertised_as_240(root):
+    synced(root)
+    result = cli(root, host_runner(SEED_RUNNING, SYSCTLS), "maintenance", "on", "--backend", "freebsd")
+    assert result.code == 0, result.err
+    assert ("that is: every vhid at advskew 254, advertised as 240: a peer at advskew 239 or less "
+            "takes over, a peer at 240 or more ties with this host") in result.out
+    assert result.out.count("maintenance mode on") == 1  # said once
+
+
+def test_stop_dry_run_against_a_capture_lists_what_it_holds(root):
+    live = host_runner(BARE_HOST, SYSCTLS)
+    dry = DryRunRunner(live)
+    result = cli(root, dry, "stop", "--backend", "freebsd", "--dry-run", "--against", capture(root))
+    assert result.code == 0, result.err
+    assert "ifconfig em0 inet 203.0.113.1 -alias" in result.out
+    assert "ifconfig pfsync0 -syncdev -syncpeer down" in result.out
+    assert "would remove 3 items" in result.out
+    assert ("ifconfig",) not in live.calls
+
+
+def test_against_needs_dry_run_for_maintenance_and_stop(root):
+    for argv in (["maintenance", "on"], ["stop"]):
+        result = cli(root, host_runner(SEED_RUNNING, SYSCTLS), *argv, "--backend", "freebsd",
+                     "--against", capture(root))
+        assert result.code == 2 and "use it with --dry-run" in result.err

@@ -96,7 +96,7 @@ def test_defect_08_pfsync_always_names_its_device():
         "config[0].synciface: pfsync is on but no sync interface is set (the original wrote `syncif` with no device)"]
     cfg = config("<ipaddress>192.168.1.1</ipaddress><pfsync>on</pfsync><synciface>opt1</synciface>")
     pfsync = [a for a in all_argv("freebsd", cfg) if a[1] == "pfsync0"]
-    assert pfsync == [("ifconfig", "pfsync0", "syncdev", "em2", "up")]
+    assert pfsync == [("ifconfig", "pfsync0", "syncdev", "em2", "-syncpeer", "-defer", "up")]
 
 
 def test_defect_09_resync_changes_only_what_differs_and_removes_what_left(root):

@@ -24,7 +24,7 @@ PHP = shutil.which("php")
 
 ORIGINAL_FIELDS = ["ipaddress", "netmask", "password", "vhid", "advskew", "pfsync", "synciface", "balancing",
                    "premption"]
-NEW_FIELDS = ["interface", "advbase"]
+NEW_FIELDS = ["interface", "advbase", "peer", "peer6", "syncpeer", "defer"]
 
 
 def fields() -> dict:
@@ -58,7 +58,16 @@ def test_menu_is_under_services():
 
 def test_tabs():
     tabs = [(t.findtext("text"), t.findtext("url")) for t in GUI.find("tabs").findall("tab")]
-    assert tabs == [("CARP Settings", "/pkg_edit.php?xml=carp.xml"), ("CARP Status", "/carp_status.php")]
+    assert tabs == [("CARP Settings", "/pkg.php?xml=carp.xml"), ("CARP Status", "/carp_status.php")]
+
+
+def test_the_settings_tab_opens_the_list_like_the_menu():
+    """Issue 11.8: entries are a list (<adddeleteeditpagefields>), so the menu and the Settings tab both open
+    pkg.php (the list, whose rows link to pkg_edit.php&id=N), as list-type pfSense packages do; a tab on
+    pkg_edit.php without an id would open an empty 'add' form instead of the configured VIPs."""
+    settings = GUI.find("tabs").findall("tab")[0]
+    assert settings.findtext("url") == GUI.find("menu").findtext("url") == "/pkg.php?xml=carp.xml"
+    assert GUI.find("adddeleteeditpagefields") is not None
 
 
 def test_list_page_keeps_the_original_columns():
@@ -83,6 +92,7 @@ def test_preemption_keeps_the_original_misspelt_name_so_old_configs_work():
     ("ipaddress", "input"), ("password", "password"), ("pfsync", "checkbox"), ("balancing", "checkbox"),
     ("premption", "checkbox"), ("synciface", "interfaces_selection"), ("interface", "interfaces_selection"),
     ("netmask", "select"), ("vhid", "select"), ("advskew", "select"), ("advbase", "select"),
+    ("peer", "input"), ("peer6", "input"), ("syncpeer", "input"), ("defer", "checkbox"),
 ])
 def test_field_types(name, kind):
     assert fields()[name].findtext("type") == kind
@@ -114,7 +124,12 @@ def test_master_down_interval_is_stated_correctly():
 
 
 def test_help_texts_carry_the_corrections():
-    assert "19 bytes" in text_of("password")
+    assert "19 bytes" in text_of("password") and "refused" not in text_of("password")
+    assert "strip spaces" in text_of("password")  # issue 11.6: pfSense/OPNsense peers rewrite such passwords
+    assert "at most 240" in text_of("advskew") and "239 or less" in text_of("advskew")
+    assert "FreeBSD 14" in text_of("peer") and "FreeBSD 14" in text_of("peer6")
+    assert "224.0.0.240" in text_of("syncpeer") and "Off by default" in text_of("defer")
+    assert "pfSense the base system already sets it to 1" in text_of("premption")
     assert "1-128" in text_of("netmask") and "IPv6" in text_of("netmask")
     assert "1-255" in text_of("vhid")
     assert "FreeBSD 5.4 to 9" in text_of("balancing")
@@ -172,3 +187,21 @@ def test_privilege_covers_the_package_pages():
         assert any(page.startswith(m.rstrip("*")) for m in matches), page
     status_page = (PKGXML / "carp_status.php").read_text()
     assert "##|*MATCH=carp_status.php*" in status_page
+
+
+# --- issue 11.9: pf rules reach pfSense through <filter_rules_needed>, not through /usr/local/pkg/pf
+def run_plugins_would_run(name: str) -> bool:
+    """pfSense util.inc run_plugins(): of a plugin directory it includes `*.inc` and runs `*.sh`, nothing else."""
+    return name.endswith(".inc") or name.endswith(".sh")
+
+
+def test_the_pf_rules_take_the_filter_path_that_pfsense_runs():
+    from carp_pkg.hooks import PACKAGE_FILES
+    in_pf_dir = [target for _, target in PACKAGE_FILES if target.startswith("/usr/local/pkg/pf/")]
+    # whatever the package keeps in /usr/local/pkg/pf is never run by pfSense, so no rule may depend on it ...
+    assert not any(run_plugins_would_run(target) for target in in_pf_dir)
+    # ... and the rules reach the filter through the hook pfSense does call on every filter reload
+    assert GUI.findtext("filter_rules_needed") == "carp_generate_rules"
+    assert "carp_generate_rules" in (PKGXML / "carp.inc").read_text()
+    hooks_source = (ROOT / "carp_pkg" / "hooks.py").read_text()
+    assert "pfSense runs the pf includes" not in hooks_source

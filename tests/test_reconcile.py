@@ -150,9 +150,9 @@ def test_pfsync_off_and_on_again(tmp_path):
     host.sync()
     original = host.config_path.read_text()
     host.edit("<pfsync>on</pfsync>", "")
-    assert host.sync() == [("ifconfig", "pfsync0", "-syncdev", "down")]
+    assert host.sync() == [("ifconfig", "pfsync0", "-syncdev", "-syncpeer", "down")]
     host.write(original)
-    assert host.sync() == [("ifconfig", "pfsync0", "syncdev", "vtnet2", "up")]
+    assert host.sync() == [("ifconfig", "pfsync0", "syncdev", "vtnet2", "-syncpeer", "-defer", "up")]
 
 
 def test_status_and_check_commands_read_the_stand_in(tmp_path):
@@ -314,3 +314,29 @@ def test_legacy_address_moving_to_another_carp_interface_leaves_before_it_arrive
         argvs.index(("ifconfig", "carp0", "inet", "203.0.113.1/24", "alias"))
     assert argvs.index(("ifconfig", "carp0", "inet", "192.168.1.1", "-alias")) < \
         argvs.index(("ifconfig", "carp1", "inet", "192.168.1.1/24", "alias"))
+
+
+def test_unicast_peers_survive_every_vhid_command_and_a_second_sync_issues_nothing(tmp_path):
+    """Issue 11.4 on the stand-in, which resets a peer on any `vhid` command that does not repeat it
+    (sbin/ifconfig/carp.c): the peers are on every vhid command, so they hold; an outside reset is repaired."""
+    host = Host(tmp_path, read_fixture("config", "peers.xml").replace("em0", "vtnet0").replace("em1", "vtnet1")
+                .replace("em2", "vtnet2"))
+    assert host.sync()
+    state = parse_ifconfig(host.fake.ifconfig_output())
+    assert (state.vhid("vtnet0", 10).peer, state.vhid("vtnet0", 10).peer6) == ("198.51.100.4", "2001:db8:100::4")
+    assert state.vhid("vtnet1", 20).peer == "224.0.0.18"
+    assert (state.pfsync.syncpeer, state.pfsync.defer) == ("172.16.0.2", False)
+    assert host.sync() == []
+    host.fake.run(("ifconfig", "vtnet0", "vhid", "10", "advskew", "0"))  # someone's bare vhid command
+    assert parse_ifconfig(host.fake.ifconfig_output()).vhid("vtnet0", 10).peer == "224.0.0.18"
+    assert host.sync() == [("ifconfig", "vtnet0", "vhid", "10", "advskew", "0", "advbase", "1",
+                            "peer", "198.51.100.4", "peer6", "2001:db8:100::4")]
+    assert host.sync() == []
+
+
+def test_a_long_password_reaches_the_kernel_as_its_19_bytes_and_resync_is_quiet(tmp_path):
+    host = modern(tmp_path)
+    host.edit("<password>lan-secret</password>", "<password>lan-secret-of-24-bytes</password>")
+    assert host.sync()
+    assert host.fake.key("vtnet1", 20) == "lan-secret-of-24-by"
+    assert host.sync() == []

@@ -25,6 +25,7 @@ def parse_fixture(name: str) -> RunningState:
 
 def test_freebsd_14_parent_interface_vhids_with_peer_lines():
     assert parse_fixture("freebsd-14.txt") == RunningState(
+        unicast_capable=True,  # peer lines / pfsync version: (14+)
         vhids=(
             RunningVhid("em0", 10, "MASTER", 1, 0, (ip("198.51.100.1/24"), ip("2001:db8:100::1/64")), **MCAST),
             RunningVhid("em1", 20, "BACKUP", 2, 100, (ip("10.0.0.1/24"),), **MCAST),
@@ -39,6 +40,7 @@ def test_freebsd_14_parent_interface_vhids_with_peer_lines():
 
 def test_freebsd_12_vhid_without_address_and_pfsync_with_syncpeer():
     assert parse_fixture("freebsd-12.txt") == RunningState(
+        unicast_capable=False,  # carp or pfsync lines of a release before 14
         vhids=(
             RunningVhid("em0", 1, "BACKUP", 1, 0, (ip("192.168.1.1/24"),)),
             RunningVhid("em0", 3, "INIT", 1, 50, ()),
@@ -52,6 +54,7 @@ def test_freebsd_12_vhid_without_address_and_pfsync_with_syncpeer():
 
 def test_freebsd_8_carp_interfaces_take_the_vhid_from_their_carp_line():
     assert parse_fixture("freebsd-8-legacy.txt") == RunningState(
+        unicast_capable=False,  # carp or pfsync lines of a release before 14
         vhids=(
             RunningVhid("carp0", 1, "MASTER", 1, 0, (ip("192.168.1.1/24"),)),
             RunningVhid("carp1", 2, "BACKUP", 1, 10, (ip("203.0.113.1/24"),)),
@@ -65,6 +68,7 @@ def test_freebsd_8_carp_interfaces_take_the_vhid_from_their_carp_line():
 
 def test_freebsd_9_pfsync_defer_on_with_syncpeer_and_an_unconfigured_carp_interface():
     assert parse_fixture("freebsd-9-pfsync-defer.txt") == RunningState(
+        unicast_capable=False,  # carp or pfsync lines of a release before 14
         vhids=(
             RunningVhid("carp0", 1, "MASTER", 1, 0, (ip("192.0.2.1/24"), ip("192.0.2.3/32"))),
             RunningVhid("carp1", 2, "BACKUP", 2, 100, (ip("2001:db8:2::1/64"),)),
@@ -78,6 +82,7 @@ def test_freebsd_9_pfsync_defer_on_with_syncpeer_and_an_unconfigured_carp_interf
 
 def test_freebsd_13_two_vhids_on_one_interface_with_ipv6_vips():
     assert parse_fixture("freebsd-13-two-vhids-ipv6.txt") == RunningState(
+        unicast_capable=False,  # carp or pfsync lines of a release before 14
         vhids=(
             RunningVhid("vtnet0", 1, "MASTER", 1, 0,
                         (ip("203.0.113.10/24"), ip("203.0.113.11/32"), ip("2001:db8:113::10/64"))),
@@ -93,6 +98,7 @@ def test_freebsd_13_two_vhids_on_one_interface_with_ipv6_vips():
 
 def test_freebsd_15_unicast_peer_and_a_vrrp_vhid():
     assert parse_fixture("freebsd-15-vrrp.txt") == RunningState(
+        unicast_capable=True,  # peer lines / pfsync version: (14+)
         vhids=(
             RunningVhid("igb0", 1, "MASTER", 1, 0, (ip("192.0.2.1/24"),), peer="192.0.2.3", peer6="ff02::12"),
             # carpver 3: the kernel reports prio/interval, so advbase/advskew are 0 ("not CARP timing").
@@ -107,6 +113,7 @@ def test_freebsd_15_unicast_peer_and_a_vrrp_vhid():
 
 def test_ifconfig_k_keys_are_parsed_past():
     assert parse_fixture("freebsd-14-ifconfig-k.txt") == RunningState(
+        unicast_capable=True,  # peer lines / pfsync version: (14+)
         vhids=(
             RunningVhid("em0", 10, "MASTER", 1, 0, (ip("198.51.100.1/24"),), **MCAST),
             RunningVhid("em0", 11, "BACKUP", 1, 100, (ip("198.51.100.9/24"),), **MCAST),
@@ -185,6 +192,7 @@ def test_damaged_lines_are_skipped_and_the_rest_is_kept():
         "garbage: without flags\n"
     )
     assert parse_ifconfig(text) == RunningState(
+        unicast_capable=False,  # its one carp: line has no well-formed peer line under it
         vhids=(RunningVhid("em0", 1, "MASTER", 1, 0, (ip("192.0.2.1/24"),)),),
         interfaces=("em0",),
         host_addresses=(("em0", ip("192.0.2.2/24")),),
@@ -294,3 +302,23 @@ def test_pfsync_json():
         "syncdev": "em2", "syncpeer": "10.10.10.2", "maxupd": 128, "defer": True, "version": None, "syncok": True,
         "up": True}
     assert pfsync_json(None) is None
+
+
+def test_freebsd_14_unicast_peer_and_pfsync_syncpeer_defer_capture():
+    """Issue 11.3/11.4: written from FreeBSD 14 carp.c carp_status() and ifpfsync.c pfsync_status()."""
+    state = parse_fixture("freebsd-14-unicast-peer-pfsync-syncpeer.txt")
+    assert state.unicast_capable is True
+    assert [(v.interface, v.vhid, v.peer, v.peer6) for v in state.vhids] == [
+        ("em0", 10, "198.51.100.3", "ff02::12"), ("em1", 20, "224.0.0.18", "ff02::12")]
+    assert (state.pfsync.syncdev, state.pfsync.syncpeer, state.pfsync.defer, state.pfsync.version) == (
+        "em2", "172.16.0.2", True, 1400)
+
+
+def test_status_json_shows_the_unicast_peers_and_the_pfsync_peer(tmp_path):
+    from tests.helpers import fixture_path, run_cli
+    result = run_cli(["--root", str(tmp_path), "status", "--backend", "freebsd", "--json", "--against",
+                      fixture_path("ifconfig", "freebsd-14-unicast-peer-pfsync-syncpeer.txt")])
+    data = json.loads(result.out)
+    assert [(v["vhid"], v["peer"], v["peer6"]) for v in data["vhids"]] == [
+        (10, "198.51.100.3", "ff02::12"), (20, "224.0.0.18", "ff02::12")]
+    assert (data["pfsync"]["syncpeer"], data["pfsync"]["defer"]) == ("172.16.0.2", True)

@@ -191,3 +191,129 @@ def test_adopting_a_running_host_resends_only_the_passwords_it_cannot_verify(roo
     assert runner.mutating_calls == [("ifconfig", "em1", "vhid", "1", "advskew", "0", "advbase", "1", "pass", "lan-secret")]
     again = host_runner(SEED_RUNNING, SYSCTLS)
     assert sync(root, again).code == 0 and again.mutating_calls == []
+
+
+# --- issue 11.5: pfSense owns net.inet.carp.preempt ----------------------------------------------------------------
+def without_preemption(root):
+    config = root / "conf" / "config.xml"
+    config.write_text(config.read_text().replace("<premption>on</premption>", ""))
+
+
+def test_on_pfsense_sync_never_lowers_preempt_and_says_why(root):
+    without_preemption(root)
+    (root / "etc").mkdir()
+    (root / "etc" / "platform").write_text("pfSense\n")
+    runner = host_runner(SEED_RUNNING, SYSCTLS)  # preempt is 1, as interfaces_sync_setup() left it
+    result = sync(root, runner)
+    assert result.code == 0, result.err
+    assert not any(argv[0] == "sysctl" and "preempt" in argv[1] for argv in runner.mutating_calls)
+    assert "this is pfSense: its base system sets net.inet.carp.preempt=1" in result.err
+    assert "net.inet.carp.preempt=0" not in rc_script(root).read_text()  # nor at boot
+
+
+def test_the_pfsense_base_include_alone_marks_a_pfsense_root(root):
+    without_preemption(root)
+    (root / "etc" / "inc").mkdir(parents=True)
+    (root / "etc" / "inc" / "interfaces.inc").write_text("<?php\n")
+    runner = host_runner(SEED_RUNNING, SYSCTLS)
+    assert sync(root, runner).code == 0
+    assert ("sysctl", "net.inet.carp.preempt=0") not in runner.mutating_calls
+
+
+def test_on_plain_freebsd_the_preempt_value_found_at_install_comes_back(root):
+    without_preemption(root)
+    state = root / "var" / "db" / "carp-pkg"
+    state.mkdir(parents=True)
+    (state / "manifest.json").write_text('{"files": [], "directories": [], "sysctls_before": '
+                                         '{"net.inet.carp.preempt": 1}, "sha256": {}}\n')
+    unchanged = host_runner(SEED_RUNNING, SYSCTLS)  # 1 already: nothing to do (the old code forced 0)
+    assert sync(root, unchanged).code == 0
+    assert not any(argv[0] == "sysctl" for argv in unchanged.mutating_calls)
+    lowered = host_runner(SEED_RUNNING, {**SYSCTLS, "net.inet.carp.preempt": 0})
+    result = sync(root, lowered)
+    assert ("sysctl", "net.inet.carp.preempt=1") in lowered.mutating_calls, result.err
+    assert "sysctl net.inet.carp.preempt=1" in rc_script(root).read_text()
+
+
+def test_on_plain_freebsd_without_an_install_record_no_preemption_is_still_0(root):
+    without_preemption(root)
+    runner = host_runner(SEED_RUNNING, SYSCTLS)
+    assert sync(root, runner).code == 0
+    assert ("sysctl", "net.inet.carp.preempt=0") in runner.mutating_calls
+
+
+# --- issue 11.3: pfsync is brought up with its peer and defer said explicitly -----------------------------------------
+def test_a_stray_syncpeer_and_defer_are_cleared(root):
+    stray = SEED_RUNNING.replace("syncdev: em2 maxupd: 128 defer: off", "syncdev: em2 syncpeer: 10.10.10.9 maxupd: 128 defer: on")
+    runner = host_runner(stray, SYSCTLS)
+    result = sync(root, runner)
+    assert result.code == 0, result.err
+    assert ("ifconfig", "pfsync0", "syncdev", "em2", "-syncpeer", "-defer", "up") in runner.mutating_calls
+
+
+def test_a_configured_syncpeer_and_defer_are_set(root):
+    config = root / "conf" / "config.xml"
+    config.write_text(config.read_text().replace("<synciface>opt1</synciface>",
+                                                 "<synciface>opt1</synciface><syncpeer>10.10.10.2</syncpeer>"
+                                                 "<defer>on</defer>", 1))
+    runner = host_runner(SEED_RUNNING, SYSCTLS)
+    result = sync(root, runner)
+    assert result.code == 0, result.err
+    assert ("ifconfig", "pfsync0", "syncdev", "em2", "syncpeer", "10.10.10.2", "defer", "up") in runner.mutating_calls
+    again = host_runner(SEED_RUNNING.replace("syncdev: em2 maxupd: 128 defer: off",
+                                             "syncdev: em2 syncpeer: 10.10.10.2 maxupd: 128 defer: on"), SYSCTLS)
+    assert sync(root, again).code == 0
+    assert not any(argv[1] == "pfsync0" for argv in again.mutating_calls)
+
+
+# --- issue 11.4: unicast peers need FreeBSD 14 ---------------------------------------------------------------------
+def with_peer(root):
+    config = root / "conf" / "config.xml"
+    config.write_text(config.read_text().replace("<vhid>1</vhid>", "<vhid>1</vhid><peer>192.168.1.3</peer>"))
+
+
+def test_a_unicast_peer_is_refused_on_a_release_before_14_and_nothing_changes(root):
+    with_peer(root)
+    runner = host_runner(SEED_RUNNING, {**SYSCTLS, "kern.osreldate": 1302001})
+    result = sync(root, runner)
+    assert result.code == 3
+    assert "unicast CARP peers need FreeBSD 14 or later" in result.err
+    assert "config[0].peer: vhid 1 on em1 asks for a unicast peer" in result.err
+    assert runner.mutating_calls == [] and not rc_script(root).exists()
+
+
+def test_a_unicast_peer_is_sent_with_every_vhid_command_on_14(root):
+    with_peer(root)
+    runner = host_runner(BARE_HOST, {**SYSCTLS, "kern.osreldate": 1401000})
+    result = sync(root, runner)
+    assert result.code == 0, result.err
+    assert ("ifconfig", "em1", "vhid", "1", "advskew", "0", "advbase", "1", "pass", "lan-secret",
+            "peer", "192.168.1.3") in runner.mutating_calls
+    assert ("ifconfig", "em1", "inet", "192.168.1.1/24", "alias", "vhid", "1", "peer", "192.168.1.3") \
+        in runner.mutating_calls
+    assert "peer 192.168.1.3" in rc_script(root).read_text()
+
+
+def test_a_unicast_peer_on_a_host_of_unknown_release_is_planned_with_a_warning(root):
+    with_peer(root)
+    runner = host_runner(BARE_HOST, SYSCTLS)  # kern.osreldate unreadable, no carp line to tell
+    result = sync(root, runner)
+    assert result.code == 0, result.err
+    assert "unicast CARP peers need FreeBSD 14 or later" in result.err
+
+
+def test_legacy_pfsync_clears_a_stray_peer_and_defer_and_says_nothing_more_where_defer_is_unknown(root):
+    from tests.helpers import fixture_path
+    nine = run_cli(["--root", str(root), "sync", "--backend", "freebsd-legacy", "--dry-run", "--against",
+                    fixture_path("ifconfig", "freebsd-9-pfsync-defer.txt")])
+    assert "ifconfig pfsync0 syncdev em2 -syncpeer -defer up" in nine.out, nine.err
+    eight = run_cli(["--root", str(root), "sync", "--backend", "freebsd-legacy", "--dry-run", "--against",
+                     fixture_path("ifconfig", "freebsd-8-legacy.txt")])
+    assert eight.code == 0 and "pfsync0" not in eight.out  # FreeBSD 8 has no defer keyword to say
+
+
+def test_the_rc_script_of_a_14_host_carries_the_peers_without_a_release_warning(root):
+    with_peer(root)
+    assert sync(root, host_runner(BARE_HOST, {**SYSCTLS, "kern.osreldate": 1401000})).code == 0
+    script = rc_script(root).read_text()
+    assert "peer 192.168.1.3" in script and "need FreeBSD 14" not in script

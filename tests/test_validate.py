@@ -1,7 +1,7 @@
 import pytest
 
 from carp_pkg.configxml import parse_config_bytes, read_config_xml
-from carp_pkg.validate import build_config, check
+from carp_pkg.validate import build_config, check, examine
 from carp_pkg.errors import ConfigError
 
 from tests.helpers import fixture_path, run_cli
@@ -21,6 +21,10 @@ def problems_of(*entries: str, **kw):
     return [str(p) for p in check(config_with(*entries, **kw))[1]]
 
 
+def warnings_of(*entries: str, **kw):
+    return [str(w) for w in examine(config_with(*entries, **kw)).warnings]
+
+
 def test_bad_values_fixture_lists_every_problem_with_its_location():
     result = run_cli(["--config", fixture_path("config", "bad-values.xml"), "validate"])
     assert result.code == 3
@@ -28,7 +32,6 @@ def test_bad_values_fixture_lists_every_problem_with_its_location():
                      "config[1].netmask: 33 is outside 1-32",
                      "config[1].vhid: 0 is outside 1-255",
                      "config[1].advskew: 255 is outside 0-254",
-                     "config[2].password: is 38 bytes",
                      "config[3].ipaddress: 192.168.1.255 is the broadcast address",
                      "config[4].synciface: 'nosuchif' is not an interface"):
         assert expected in result.err
@@ -40,21 +43,190 @@ def test_validate_json_reports_problems_as_data():
     data = json.loads(result.out)
     assert result.code == 3 and data["ok"] is False
     assert {"where": "config[1].vhid", "message": "0 is outside 1-255"} in data["problems"]
+    # a long password is accepted (a warning), not one of the problems
+    assert not any(p["where"] == "config[2].password" for p in data["problems"])
+    assert any(w["where"] == "config[2].password" and "is 38 bytes" in w["message"] for w in data["warnings"])
 
 
-def test_shared_modern_fixture_password_is_too_long_for_the_kernel():
-    problems = [str(p) for p in check(read_config_xml(fixture_path("config", "modern-22-byte-password.xml")))[1]]
-    assert problems == [f"config[{i}].password: is 22 bytes; CARP keeps only 19 and would silently cut the rest, "
-                        "so peers configured elsewhere would not agree" for i in (0, 1)]
+# --- issue 11.2: passwords longer than 19 bytes work on FreeBSD: accepted, cut to the 19 bytes that count
+def test_shared_modern_fixture_22_byte_password_is_accepted_and_keyed_on_its_first_19_bytes():
+    result = examine(read_config_xml(fixture_path("config", "modern-22-byte-password.xml")))
+    assert result.problems == ()
+    assert {g.vhid: g.password for g in result.config.groups()} == {10: 'wan pass "quoted" $', 20: "lan-secret"}
+    cut = [str(w) for w in result.warnings if "bytes" in w.message]
+    assert cut == [f"config[{i}].password: is 22 bytes; only the first 19 count (characters 1-19): ifconfig strlcpy()s "
+                   "the key into CARP_KEY_LEN 20 and the kernel HMACs that buffer, so every FreeBSD host ignores the "
+                   "last 3 characters; carp-pkg gives every backend (ucarp too) exactly those 19 bytes"
+                   for i in (0, 1)]
 
 
-def test_nineteen_bytes_is_the_longest_password():
-    assert problems_of("<ipaddress>192.168.1.1</ipaddress><password>" + "x" * 19 + "</password>") == []
-    assert problems_of("<ipaddress>192.168.1.1</ipaddress><password>" + "x" * 20 + "</password>")
+def test_nineteen_bytes_is_the_longest_password_without_a_warning():
+    assert warnings_of("<ipaddress>192.168.1.1</ipaddress><password>" + "x" * 19 + "</password>") == []
+    assert problems_of("<ipaddress>192.168.1.1</ipaddress><password>" + "x" * 20 + "</password>") == []
+    [warning] = warnings_of("<ipaddress>192.168.1.1</ipaddress><password>" + "x" * 20 + "</password>")
+    assert warning.startswith("config[0].password: is 20 bytes; only the first 19 count (characters 1-19)")
+    assert "x" * 19 not in warning  # the password is never shown, not even the part that counts
+    config = build_config(config_with("<ipaddress>192.168.1.1</ipaddress><password>" + "x" * 19 + "YZ</password>"))
+    assert config.vips[0].password == "x" * 19 and config.warnings and "is 21 bytes" in str(config.warnings[0])
 
 
-def test_multibyte_password_counts_bytes_not_characters():
-    assert problems_of("<ipaddress>192.168.1.1</ipaddress><password>" + "é" * 10 + "</password>")
+def test_multibyte_password_counts_bytes_and_keeps_whole_characters():
+    # 9 x 'é' (18 bytes) + 'ab': the 19 bytes end after 'a'
+    config = build_config(config_with("<ipaddress>192.168.1.1</ipaddress><password>" + "é" * 9 + "ab</password>"))
+    assert config.vips[0].password.encode("utf-8") == ("é" * 9 + "a").encode("utf-8")
+
+
+def test_a_cut_inside_a_character_is_refused_with_the_reason():
+    # 10 x 'é' is 20 bytes: byte 19 is the first half of the tenth character
+    [problem] = problems_of("<ipaddress>192.168.1.1</ipaddress><password>" + "é" * 10 + "</password>")
+    assert problem.startswith("config[0].password: is 20 bytes, and the 19 bytes every FreeBSD host keeps")
+    assert "end inside character 10" in problem and "é" not in problem
+
+
+# --- issue 11.6: pfSense/OPNsense rewrite passwords with spaces, quotes and backslashes
+@pytest.mark.parametrize("password, kinds", [
+    ("two words", "a space"), ("it's", "a single quote"), ('say "x"', "a space and a double quote"),
+    ("back\\slash", "a backslash"),
+])
+def test_passwords_a_pfsense_peer_would_rewrite_are_accepted_with_a_warning(password, kinds):
+    entry = f"<ipaddress>192.168.1.1</ipaddress><password>{password}</password>"
+    assert problems_of(entry) == []
+    [warning] = warnings_of(entry)
+    assert warning.startswith(f"config[0].password: contains {kinds}: pfSense and OPNsense strip spaces and "
+                              "addslashes()")
+    assert "both hosts become MASTER" in warning and password not in warning
+
+
+def test_a_plain_password_has_no_rewriting_warning():
+    assert warnings_of("<ipaddress>192.168.1.1</ipaddress><password>plain-Secret.1</password>") == []
+
+
+# --- issue 11.1: 241-254 advertise 240
+@pytest.mark.parametrize("advskew", [241, 250, 254])
+def test_advskew_above_240_is_valid_but_warned_that_it_advertises_240(advskew):
+    entry = f"<ipaddress>192.168.1.1</ipaddress><advskew>{advskew}</advskew>"
+    assert problems_of(entry) == []
+    [warning] = warnings_of(entry)
+    assert warning.startswith(f"config[0].advskew: {advskew} advertises 240 on the wire, like every advskew from 240 "
+                              "to 254 (ip_carp.c caps it at CARP_MAXSKEW 240)")
+
+
+@pytest.mark.parametrize("advskew", [0, 100, 239, 240])
+def test_advskew_up_to_240_has_no_warning(advskew):
+    assert warnings_of(f"<ipaddress>192.168.1.1</ipaddress><advskew>{advskew}</advskew>") == []
+
+
+def test_warnings_do_not_fail_validate_and_are_shown_on_every_face(tmp_path):
+    import json
+    path = tmp_path / "config.xml"
+    path.write_bytes(b"<pfsense>" + LAN + b"<installedpackages><carp><config><ipaddress>192.168.1.1</ipaddress>"
+                     b"<advskew>250</advskew><password>twenty-byte-password</password></config></carp>"
+                     b"</installedpackages></pfsense>")
+    text = run_cli(["--config", str(path), "validate", "--backend", "freebsd"])
+    assert text.code == 0 and "OK (1 VIPs in 1 vhids" in text.out
+    assert "carp-pkg: warning: config[0].advskew: 250 advertises 240" in text.err
+    assert "carp-pkg: warning: config[0].password: is 20 bytes" in text.err
+    data = json.loads(run_cli(["--config", str(path), "validate", "--backend", "freebsd", "--json"]).out)
+    assert data["ok"] is True and data["problems"] == []
+    assert [w["where"] for w in data["warnings"]] == ["config[0].advskew", "config[0].password"]
+    rendered = run_cli(["--config", str(path), "render", "--backend", "freebsd", "--format", "json"])
+    assert rendered.code == 0
+    assert any(w.startswith("config[0].advskew: 250 advertises 240") for w in json.loads(rendered.out)["warnings"])
+    assert "carp-pkg: warning: config[0].password: is 20 bytes" in rendered.err
+    script = run_cli(["--config", str(path), "render", "--backend", "freebsd", "--format", "script",
+                      "--show-secrets"]).out
+    assert "pass twenty-byte-passwor\n" in script  # exactly the 19 bytes that count
+    assert "twenty-byte-password" not in script
+
+
+# --- issue 11.4: unicast CARP peers
+PEERED = "<interface>lan</interface><ipaddress>192.168.1.1</ipaddress><vhid>5</vhid>"
+
+
+def test_peer_and_peer6_are_read_canonical():
+    v6 = PEERED.replace("192.168.1.1", "2001:db8::1")
+    config = build_config(config_with(PEERED + "<peer>192.168.1.3</peer><peer6>2001:DB8::0:3</peer6>",
+                                      v6 + "<peer>192.168.1.3</peer><peer6>2001:db8::3</peer6>"))
+    [group] = config.groups()
+    assert (group.peer, group.peer6) == ("192.168.1.3", "2001:db8::3")
+    assert config.warnings == ()
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("peer", "2001:db8::3", "'2001:db8::3' is IPv6, not IPv4; an IPv6 peer goes in <peer6>"),
+    ("peer6", "192.168.1.3", "'192.168.1.3' is IPv4, not IPv6; an IPv4 peer goes in <peer>"),
+    ("peer", "224.0.0.18", "224.0.0.18 is multicast; leave peer empty for the multicast default (224.0.0.18)"),
+    ("peer", "peer.example", "'peer.example' is not an IPv4 address"),
+    ("peer", "192.168.001.3", "leading zeros"),
+    ("peer", "255.255.255.255", "cannot be a peer"),
+    ("peer", "0.0.0.0", "cannot be a peer"),
+    ("peer6", "fe80::3", "is link-local"),
+    ("peer6", "fe80::3%em1", "is link-local"),
+    ("peer6", "ff02::12", "is multicast"),
+])
+def test_peer_values_are_checked(field, value, message):
+    [problem] = problems_of(PEERED + f"<{field}>{value}</{field}>")
+    assert problem.startswith(f"config[0].{field}: ") and message in problem
+
+
+def test_an_empty_peer_means_multicast():
+    config = build_config(config_with(PEERED + "<peer></peer><peer6/>"))
+    assert (config.vips[0].peer, config.vips[0].peer6) == (None, None)
+
+
+def test_entries_sharing_a_vhid_must_name_the_same_peer():
+    problems = problems_of(PEERED + "<peer>192.168.1.3</peer>",
+                           PEERED.replace("192.168.1.1", "192.168.1.4") + "<peer>192.168.1.9</peer>")
+    assert problems == ["config[1].peer: vhid 5 on em1 is shared with config[0]; peer must match "
+                        "(192.168.1.9 vs 192.168.1.3)"]
+
+
+def test_a_peer_of_a_family_the_vhid_does_not_use_is_warned():
+    assert warnings_of(PEERED + "<peer6>2001:db8::3</peer6>") == [
+        "config[0].peer6: has no effect: vhid 5 on em1 has no IPv6 address, so it sends no IPv6 advertisements"]
+
+
+# --- issue 11.3: pfsync syncpeer and defer
+SYNC = "<ipaddress>192.168.1.1</ipaddress><pfsync>on</pfsync><synciface>opt1</synciface>"
+
+
+def test_syncpeer_and_defer_reach_the_pfsync_settings():
+    config = build_config(config_with(SYNC + "<syncpeer>10.10.10.2</syncpeer><defer>on</defer>"))
+    assert (config.pfsync.syncdev, config.pfsync.syncpeer, config.pfsync.defer) == ("em2", "10.10.10.2", True)
+    plain = build_config(config_with(SYNC))
+    assert (plain.pfsync.syncpeer, plain.pfsync.defer) == (None, False)
+
+
+def test_syncpeer_and_defer_given_once_count_for_every_pfsync_entry():
+    config = build_config(config_with(SYNC + "<syncpeer>10.10.10.2</syncpeer>",
+                                      SYNC.replace("192.168.1.1", "192.168.1.3") + "<vhid>2</vhid><defer>on</defer>"))
+    assert (config.pfsync.syncpeer, config.pfsync.defer) == ("10.10.10.2", True)
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("<syncpeer>10.10.10.256</syncpeer>", "config[0].syncpeer: '10.10.10.256' is not an IPv4 address"),
+    ("<syncpeer>2001:db8::2</syncpeer>", "config[0].syncpeer: '2001:db8::2' is IPv6, not IPv4"),
+    ("<syncpeer>224.0.0.240</syncpeer>", "config[0].syncpeer: 224.0.0.240 is multicast; leave syncpeer empty for the "
+                                         "multicast default (224.0.0.240)"),
+    ("<defer>later</defer>", "config[0].defer: 'later' is not a checkbox value"),
+])
+def test_syncpeer_and_defer_values_are_checked(extra, message):
+    [problem] = problems_of(SYNC + extra)
+    assert problem.startswith(message)
+
+
+def test_two_entries_must_not_disagree_on_syncpeer_or_defer():
+    problems = problems_of(SYNC + "<syncpeer>10.10.10.2</syncpeer><defer>on</defer>",
+                           SYNC.replace("192.168.1.1", "192.168.1.3") + "<vhid>2</vhid><syncpeer>10.10.10.3</syncpeer>"
+                                                                         "<defer>off</defer>")
+    assert problems == ["config[1].syncpeer: pfsync has one sync peer: config[0] uses 10.10.10.2, this uses 10.10.10.3",
+                        "config[1].defer: pfsync's defer is one setting: config[0] has it on, this has it off"]
+
+
+def test_syncpeer_without_pfsync_is_warned_as_having_no_effect():
+    assert warnings_of("<ipaddress>192.168.1.1</ipaddress><syncpeer>10.10.10.2</syncpeer>") == [
+        "config[0].syncpeer: has no effect: pfsync is not on in this entry (pfsync's settings are read from the "
+        "entries with pfsync on)"]
 
 
 def test_interface_derived_from_the_subnet_that_contains_the_vip():
@@ -143,3 +315,26 @@ def test_entry_json_validates_one_gui_entry(root, monkeypatch):
     import json
     assert result.code == 3
     assert json.loads(result.out)["problems"] == [{"where": "config[0].vhid", "message": "0 is outside 1-255"}]
+
+
+@pytest.mark.parametrize("backend, message", [
+    ("freebsd-legacy", "config[0].peer: vhid 5 on em1 asks for a unicast peer, but FreeBSD 5.4-9 (the freebsd-legacy "
+                       "backend) has no unicast CARP"),
+    ("ucarp", "config[0].peer: vhid 5 on em1 asks for a unicast peer; ucarp has no unicast CARP"),
+])
+def test_unicast_peers_are_refused_by_the_backends_that_have_none(backend, message, tmp_path):
+    path = tmp_path / "config.xml"
+    path.write_bytes(b"<pfsense>" + LAN + b"<installedpackages><carp><config>" + (PEERED + "<password>p</password>"
+                     "<peer>192.168.1.3</peer>").encode() + b"</config></carp></installedpackages></pfsense>")
+    result = run_cli(["--config", str(path), "validate", "--backend", backend])
+    assert result.code == 3 and message in result.err
+    assert run_cli(["--config", str(path), "validate", "--backend", "freebsd"]).code == 0
+
+
+def test_a_long_password_gives_ucarp_the_same_19_bytes(tmp_path):
+    from carp_pkg.backends.ucarp import Ucarp
+    from carp_pkg.running import EMPTY
+    config = build_config(config_with("<interface>lan</interface><ipaddress>192.168.1.1</ipaddress>"
+                                      "<password>" + "k" * 19 + "-ignored</password>"))
+    [password_file] = [f for f in Ucarp(state_dir=str(tmp_path)).plan(config, EMPTY).files if f.secret]
+    assert password_file.content == "k" * 19 + "\n"

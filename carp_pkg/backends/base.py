@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, ClassVar, List
+from typing import TYPE_CHECKING, ClassVar, List, Optional
 
 from ..model import CarpConfig, Problem
 from ..plan import Plan
-from ..running import EMPTY, RunningState
+from ..running import HostFacts, RunningState
 
 if TYPE_CHECKING:
     from ..paths import Paths
@@ -26,9 +26,9 @@ class Backend(ABC):
     def plan(self, config: CarpConfig, running: RunningState) -> Plan:
         """Commands that take `running` to `config`, and nothing more."""
 
-    def boot_plan(self, config: CarpConfig) -> Plan:
-        """Everything a freshly booted host needs (the rc script's start)."""
-        return self.plan(config, EMPTY)
+    def boot_plan(self, config: CarpConfig, host: Optional[HostFacts] = None) -> Plan:
+        """Everything a freshly booted host needs (the rc script's start); host: who owns the sysctls there."""
+        return self.plan(config, RunningState(host=host or HostFacts()))
 
     @abstractmethod
     def stop_plan(self, config: CarpConfig) -> Plan:

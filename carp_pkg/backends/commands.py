@@ -2,25 +2,72 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import List, Optional, Tuple
 
-from ..model import CarpConfig, PfsyncSettings, VhidGroup
+from ..model import CARP_DEFAULT_PEER, CARP_DEFAULT_PEER6, CarpConfig, PfsyncSettings, VhidGroup
 from ..plan import Step
-from ..running import IPInterface, RunningPfsync, RunningState
+from ..running import IPInterface, RunningPfsync, RunningState, RunningVhid
 
 IFCONFIG = "ifconfig"
 SYSCTL = "sysctl"
 PFSYNC_IF = "pfsync0"
+PREEMPT = "net.inet.carp.preempt"
+PFSYNC_DEFAULT_PEER = "224.0.0.240"  # sys/netinet/if_pfsync.h INADDR_PFSYNC_GROUP; ifpfsync.c prints no syncpeer then
 
 
-def carp_params(target: str, vhid: int, advskew: int, advbase: int, password: Optional[str]) -> Tuple[Tuple[str, ...], frozenset]:
-    """`ifconfig TARGET vhid V advskew S advbase B [pass P]`: vhid must come first."""
+def peer_words(peer: Optional[str], peer6: Optional[str]) -> List[str]:
+    """`peer IP` / `peer6 IP6` (FreeBSD 14+). sbin/ifconfig/carp.c sends its multicast defaults with every
+    `vhid V` command that names no peer, so a unicast peer is kept only when every vhid command repeats it."""
+    words: List[str] = []
+    if peer is not None:
+        words += ["peer", peer]
+    if peer6 is not None:
+        words += ["peer6", peer6]
+    return words
+
+
+def carp_params(target: str, vhid: int, advskew: int, advbase: int, password: Optional[str],
+                peer: Optional[str] = None, peer6: Optional[str] = None) -> Tuple[Tuple[str, ...], frozenset]:
+    """`ifconfig TARGET vhid V advskew S advbase B [pass P] [peer IP] [peer6 IP6]`: vhid must come first."""
     argv = [IFCONFIG, target, "vhid", str(vhid), "advskew", str(advskew), "advbase", str(advbase)]
     secret = frozenset()
     if password is not None:
         argv += ["pass", password]
         secret = frozenset({len(argv) - 1})
-    return tuple(argv), secret
+    return tuple(argv + peer_words(peer, peer6)), secret
+
+
+def unicast_of(address: Optional[str], default: str) -> Optional[str]:
+    """A running peer as the config spells it: None for the multicast default (or nothing printed)."""
+    if address is None:
+        return None
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    return None if str(parsed) == default else str(parsed)
+
+
+def running_peers(running: RunningVhid) -> Tuple[Optional[str], Optional[str]]:
+    """The unicast peers a FreeBSD 14+ vhid runs with (None = multicast)."""
+    return unicast_of(running.peer, CARP_DEFAULT_PEER), unicast_of(running.peer6, CARP_DEFAULT_PEER6)
+
+
+def peer_differences(group: VhidGroup, running: RunningVhid) -> List[Tuple[str, Optional[str], Optional[str]]]:
+    """(peer|peer6, running, wanted) for every peer the running vhid shows differently (None = multicast);
+    nothing when ifconfig shows no peers (before FreeBSD 14)."""
+    if running.peer is None and running.peer6 is None:
+        return []
+    return [(name, have, want)
+            for name, have, want in zip(("peer", "peer6"), running_peers(running), (group.peer, group.peer6))
+            if have != want]
+
+
+def peer_changes(group: VhidGroup, running: RunningVhid) -> List[str]:
+    """`peer A -> B` for every peer the running vhid shows differently."""
+    return [f"{name} {have or 'multicast'} -> {want or 'multicast'}"
+            for name, have, want in peer_differences(group, running)]
 
 
 def address_words(address: IPInterface) -> List[str]:
@@ -41,29 +88,109 @@ def sysctl_step(name: str, wanted: int, current: Optional[int], why: str) -> Lis
     return [Step((SYSCTL, f"{name}={wanted}"), why, undo=undo)]
 
 
+PFSENSE_OWNS_PREEMPT = ("no VIP asks for preemption, but this is pfSense: its base system sets net.inet.carp.preempt=1 "
+                        "on every interface reconfigure (interfaces.inc, interfaces_sync_setup()), so carp-pkg never "
+                        "lowers it here and every vhid still preempts")
+
+
+def wanted_preempt(config: CarpConfig, running: RunningState) -> Optional[int]:
+    """net.inet.carp.preempt as carp-pkg wants it; None = not carp-pkg's to set.
+
+    1 when a VIP preempts. Otherwise: on pfSense nothing (the base system owns it and sets 1; lowering it would
+    fight interfaces_sync_setup()); on plain FreeBSD the value found at install, or 0 when none was recorded."""
+    if config.preempt:
+        return 1
+    if running.host.pfsense:
+        return None
+    found = running.host.preempt_at_install
+    return found if found is not None else 0
+
+
+def preempt_decision(config: CarpConfig, running: RunningState) -> Tuple[List[Step], List[str]]:
+    """The preempt sysctl step (if any) and the warning for pfSense hosts that are asked for preemption off."""
+    wanted = wanted_preempt(config, running)
+    warnings = [PFSENSE_OWNS_PREEMPT] if wanted is None and config.vips else []
+    if wanted is None:
+        return [], warnings
+    if config.preempt:
+        why = "a VIP has preemption on: the host with the lowest advskew takes over"
+    elif running.host.preempt_at_install is not None:
+        why = f"no VIP asks for preemption: restore {wanted}, the value found when carp-pkg was installed"
+    else:
+        why = "no VIP asks for preemption"
+    return sysctl_step(PREEMPT, wanted, running.sysctls.preempt, why), warnings
+
+
 def preempt_steps(config: CarpConfig, running: RunningState) -> List[Step]:
-    wanted = 1 if config.preempt else 0
-    why = ("a VIP has preemption on: the host with the lowest advskew takes over" if wanted
-           else "no VIP asks for preemption")
-    return sysctl_step("net.inet.carp.preempt", wanted, running.sysctls.preempt, why)
+    return preempt_decision(config, running)[0]
 
 
-def pfsync_up(settings: PfsyncSettings) -> Step:
-    return Step((IFCONFIG, PFSYNC_IF, "syncdev", settings.syncdev, "up"),
-                f"synchronise pf states over {settings.syncdev}",
-                undo=(IFCONFIG, PFSYNC_IF, "-syncdev", "down"))
+def pfsync_argv(syncdev: str, syncpeer: Optional[str], defer: Optional[bool],
+                clear_peer: bool = True, say_defer: bool = True) -> Tuple[str, ...]:
+    """`ifconfig pfsync0 syncdev IF [syncpeer IP|-syncpeer] [defer|-defer] up` (sbin/ifconfig/ifpfsync.c).
+
+    clear_peer / say_defer: say `-syncpeer` and `defer`/`-defer` even when they are the defaults, as pfSense and
+    OPNsense do (interfaces_sync_setup()), so a peer or defer left by someone else is cleared."""
+    argv = [IFCONFIG, PFSYNC_IF, "syncdev", syncdev]
+    if syncpeer is not None:
+        argv += ["syncpeer", syncpeer]
+    elif clear_peer:
+        argv.append("-syncpeer")
+    if defer is not None and (say_defer or defer):
+        argv.append("defer" if defer else "-defer")
+    return tuple(argv + ["up"])
+
+
+PFSYNC_DOWN = (IFCONFIG, PFSYNC_IF, "-syncdev", "-syncpeer", "down")  # as pfSense and OPNsense take it down
+
+
+def pfsync_restore(previous: Optional[RunningPfsync]) -> Tuple[str, ...]:
+    """The command that puts pfsync back as it ran (the undo of a pfsync change)."""
+    if previous is None or not previous.syncdev:
+        peer = unicast_of(previous.syncpeer, PFSYNC_DEFAULT_PEER) if previous is not None else None
+        return PFSYNC_DOWN if peer is None else (IFCONFIG, PFSYNC_IF, "-syncdev", "syncpeer", peer, "down")
+    return pfsync_argv(previous.syncdev, unicast_of(previous.syncpeer, PFSYNC_DEFAULT_PEER), previous.defer,
+                       clear_peer=previous.defer is not None, say_defer=previous.defer is not None)
+
+
+def pfsync_changes(settings: PfsyncSettings, running: Optional[RunningPfsync]) -> List[str]:
+    if running is None:
+        return ["pfsync0 not configured"]
+    changes = []
+    if running.syncdev != settings.syncdev:
+        changes.append(f"syncdev {running.syncdev or 'none'} -> {settings.syncdev}")
+    have_peer = unicast_of(running.syncpeer, PFSYNC_DEFAULT_PEER)
+    if have_peer != settings.syncpeer:
+        changes.append(f"syncpeer {have_peer or 'multicast'} -> {settings.syncpeer or 'multicast'}")
+    if running.defer is not None and running.defer != settings.defer:
+        changes.append(f"defer {'on' if running.defer else 'off'} -> {'on' if settings.defer else 'off'}")
+    if not running.up:
+        changes.append("down -> up")
+    return changes
+
+
+def pfsync_up(settings: PfsyncSettings, previous: Optional[RunningPfsync] = None, explicit: bool = True) -> Step:
+    """explicit=False (FreeBSD 5.4-9: 5.4-8 have no `defer`): `-syncpeer`/`-defer` only to clear what runs."""
+    changes = pfsync_changes(settings, previous) if previous is not None else []
+    detail = f" ({', '.join(changes)})" if changes else ""
+    peer = f" to {settings.syncpeer}" if settings.syncpeer else ""
+    running_peer = unicast_of(previous.syncpeer, PFSYNC_DEFAULT_PEER) if previous is not None else None
+    clear_peer = explicit or running_peer is not None
+    say_defer = explicit or (previous is not None and previous.defer is True)
+    return Step(pfsync_argv(settings.syncdev, settings.syncpeer, settings.defer, clear_peer, say_defer),
+                f"synchronise pf states over {settings.syncdev}{peer}{', defer on' if settings.defer else ''}{detail}",
+                undo=pfsync_restore(previous))
 
 
 def pfsync_down_steps(previous: Optional[RunningPfsync]) -> List[Step]:
-    """Take pfsync off its sync device, when it has one."""
-    if previous is None or not previous.syncdev:
+    """Take pfsync off its sync device and unicast peer, when it has either (`-syncdev -syncpeer down`)."""
+    if previous is None or not (previous.syncdev or unicast_of(previous.syncpeer, PFSYNC_DEFAULT_PEER)):
         return []
-    return [Step((IFCONFIG, PFSYNC_IF, "-syncdev", "down"), "no VIP asks for pfsync any more",
-                 undo=(IFCONFIG, PFSYNC_IF, "syncdev", previous.syncdev, "up"))]
+    return [Step(PFSYNC_DOWN, "no VIP asks for pfsync any more", undo=pfsync_restore(previous))]
 
 
 def pfsync_needs_setup(settings: PfsyncSettings, running: Optional[RunningPfsync]) -> bool:
-    return running is None or running.syncdev != settings.syncdev or not running.up
+    return bool(pfsync_changes(settings, running))
 
 
 def group_label(group: VhidGroup) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
+from ..errors import ConfigError
 from ..fingerprint import password_digest, password_to_set
 from ..model import CarpConfig, VhidGroup
 from ..plan import Plan, Step
@@ -13,18 +14,29 @@ from .base import Backend
 
 BALANCING_GONE = ("ARP balancing was requested, but FreeBSD 10 and later have no ARP balancing "
                   "(net.inet.carp.arpbalance was removed); the VIPs work as plain failover")
+PEERS_NEED_14 = ("unicast CARP peers need FreeBSD 14 or later (`ifconfig ... peer`/`peer6` came with 14.0, "
+                 "sbin/ifconfig/carp.c)")
+
+
+def peers_label(group: VhidGroup) -> str:
+    shown = [f"{name} {value}" for name, value in (("peer", group.peer), ("peer6", group.peer6)) if value]
+    return (", " + ", ".join(shown)) if shown else ""
 
 
 def new_vhid_steps(group: VhidGroup) -> List[Step]:
     label = cmd.group_label(group)
-    argv, secret = cmd.carp_params(group.interface, group.vhid, group.advskew, group.advbase, group.password or None)
-    steps = [Step(argv, f"create {label} (advskew {group.advskew}, advbase {group.advbase})", secret)]
+    argv, secret = cmd.carp_params(group.interface, group.vhid, group.advskew, group.advbase, group.password or None,
+                                   group.peer, group.peer6)
+    steps = [Step(argv, f"create {label} (advskew {group.advskew}, advbase {group.advbase}{peers_label(group)})",
+                  secret)]
     steps += [add_address_step(group, address) for address in group.addresses]
     return steps
 
 
 def add_address_step(group: VhidGroup, address) -> Step:
-    return Step((cmd.IFCONFIG, group.interface, *cmd.address_words(address), "alias", "vhid", str(group.vhid)),
+    # `vhid V` here runs setcarp_callback() too (sbin/ifconfig/carp.c): without the peers it would reset them.
+    return Step((cmd.IFCONFIG, group.interface, *cmd.address_words(address), "alias", "vhid", str(group.vhid),
+                 *cmd.peer_words(group.peer, group.peer6)),
                 f"add VIP {address} to {cmd.group_label(group)}",
                 undo=cmd.remove_address(group.interface, address))
 
@@ -49,9 +61,11 @@ def changed_vhid_steps(group: VhidGroup, running: RunningVhid, salt: Optional[st
     steps: List[Step] = []
     missing = [a for a in group.addresses if a not in running.addresses]
     new_password = password_to_set(group, running, salt)
-    if new_password or emptied or (running.advskew, running.advbase) != (group.advskew, group.advbase):
+    peers = cmd.peer_changes(group, running)
+    if new_password or emptied or peers or (running.advskew, running.advbase) != (group.advskew, group.advbase):
         argv, secret = cmd.carp_params(group.interface, group.vhid, group.advskew, group.advbase,
-                                       (group.password or None) if new_password or emptied else None)
+                                       (group.password or None) if new_password or emptied else None,
+                                       group.peer, group.peer6)
         changes = []
         if running.advskew != group.advskew:
             changes.append(f"advskew {running.advskew} -> {group.advskew}")
@@ -59,9 +73,11 @@ def changed_vhid_steps(group: VhidGroup, running: RunningVhid, salt: Optional[st
             changes.append(f"advbase {running.advbase} -> {group.advbase}")
         if new_password:
             changes.append("password set")
+        changes += peers
         undo = None
         if not new_password and not emptied:
-            undo, _ = cmd.carp_params(group.interface, group.vhid, running.advskew, running.advbase, None)
+            undo, _ = cmd.carp_params(group.interface, group.vhid, running.advskew, running.advbase, None,
+                                      *cmd.running_peers(running))
         reason = ", ".join(changes) or "re-create it: removing its last VIP destroyed it"
         steps.append(Step(argv, f"update {label}: {reason}", secret, undo=undo))
     steps += [add_address_step(group, address) for address in missing]
@@ -93,7 +109,8 @@ class FreeBSD(Backend):
         removals: List[Step] = []
         changes: List[Step] = []
         late_removals: List[Step] = []
-        warnings: List[str] = []
+        warnings: List[str] = [str(w) for w in config.warnings]
+        warnings += self.unicast_warnings(config, running)
         for vhid in running.vhids:
             if (vhid.interface, vhid.vhid) not in wanted:
                 removals += removed_vhid_steps(vhid)
@@ -114,15 +131,33 @@ class FreeBSD(Backend):
             changes += changed_vhid_steps(group, current, running.password_salt, emptied)
         steps = removals + changes + late_removals
         steps += self.pfsync_steps(config, running)
-        steps += cmd.preempt_steps(config, running)
+        preempt, preempt_warnings = cmd.preempt_decision(config, running)
+        steps += preempt
+        warnings += preempt_warnings
         if config.balancing:
             warnings.append(BALANCING_GONE)
         return Plan(self.name, tuple(steps), tuple(warnings))
 
+    @staticmethod
+    def unicast_warnings(config: CarpConfig, running: RunningState) -> List[str]:
+        """Refuse unicast peers where ifconfig shows a release before 14; say so where the release is unknown."""
+        unicast = [g for g in config.groups() if g.unicast]
+        # the boot plan of an observed host knows its release through the host facts
+        capable = running.unicast_capable if running.unicast_capable is not None else running.host.unicast_capable
+        if not unicast or capable is True:
+            return []
+        if capable is False:
+            raise ConfigError(f"{PEERS_NEED_14}; this host runs an older release", tuple(
+                f"{config.where(g.interface, g.vhid)}.{'peer' if g.peer else 'peer6'}: vhid {g.vhid} on {g.interface} "
+                "asks for a unicast peer; remove peer/peer6 to use multicast" for g in unicast))
+        return [f"{PEERS_NEED_14}: the target's release is not known here, and an older ifconfig refuses `peer`"]
+
     def pfsync_steps(self, config: CarpConfig, running: RunningState) -> List[Step]:
         if config.pfsync is None:
             return cmd.pfsync_down_steps(running.pfsync)
-        return [cmd.pfsync_up(config.pfsync)] if cmd.pfsync_needs_setup(config.pfsync, running.pfsync) else []
+        if not cmd.pfsync_needs_setup(config.pfsync, running.pfsync):
+            return []
+        return [cmd.pfsync_up(config.pfsync, running.pfsync)]
 
     def stop_plan(self, config: CarpConfig) -> Plan:
         steps: List[Step] = []
@@ -130,11 +165,15 @@ class FreeBSD(Backend):
             steps += [Step(cmd.remove_address(group.interface, a), f"stop {cmd.group_label(group)}")
                       for a in group.addresses]
         if config.pfsync is not None:
-            steps.append(Step((cmd.IFCONFIG, cmd.PFSYNC_IF, "-syncdev", "down"), "stop pfsync"))
+            steps.append(Step(cmd.PFSYNC_DOWN, "stop pfsync"))
         return Plan(self.name, tuple(steps))
 
     def read_running(self, system, paths) -> RunningState:
+        from dataclasses import replace
         from ..status import parse_ifconfig
-        from .observe import read_carp_sysctls
+        from .observe import read_carp_sysctls, read_unicast_capable
         state = parse_ifconfig(system.capture((cmd.IFCONFIG,)))
+        capable = read_unicast_capable(system)
+        if capable is not None:
+            state = replace(state, unicast_capable=capable)
         return state.with_sysctls(read_carp_sysctls(system, legacy=False))

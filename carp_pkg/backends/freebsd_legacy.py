@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Tuple
 
-from ..model import CarpConfig, VhidGroup
+from ..model import CarpConfig, Problem, VhidGroup
 from ..plan import Plan, Step
 from ..running import RunningState, RunningVhid
 from . import commands as cmd
@@ -80,6 +80,14 @@ class FreeBSDLegacy(Backend):
     name = "freebsd-legacy"
     summary = "FreeBSD 5.4-9 (pfSense 1.x/2.0-2.1): cloned carpN interfaces"
 
+    def problems(self, config: CarpConfig) -> List[Problem]:
+        """Unicast CARP came with FreeBSD 14: the carpN world only advertises to 224.0.0.18 / ff02::12."""
+        return [Problem(f"{config.where(g.interface, g.vhid)}.{name}",
+                        f"vhid {g.vhid} on {g.interface} asks for a unicast peer, but FreeBSD 5.4-9 (the "
+                        f"{self.name} backend) has no unicast CARP (`peer`/`peer6` need FreeBSD 14 or later); "
+                        "remove it to use multicast")
+                for g in config.groups() for name in ("peer", "peer6") if getattr(g, name) is not None]
+
     def plan(self, config: CarpConfig, running: RunningState) -> Plan:
         groups = config.groups()
         names = assign_carp_interfaces(groups, running)
@@ -101,10 +109,11 @@ class FreeBSDLegacy(Backend):
                 changes += changed_carp_steps(carp_if, group, current, running.password_salt)
         steps += changes
         steps += self.pfsync_steps(config, running)
-        steps += cmd.preempt_steps(config, running)
+        preempt, warnings = cmd.preempt_decision(config, running)
+        steps += preempt
         steps += cmd.sysctl_step("net.inet.carp.arpbalance", 1 if config.balancing else 0, running.sysctls.arpbalance,
                                  "ARP balancing requested" if config.balancing else "no VIP asks for ARP balancing")
-        return Plan(self.name, tuple(steps))
+        return Plan(self.name, tuple(steps), tuple(str(w) for w in config.warnings) + tuple(warnings))
 
     def pfsync_steps(self, config: CarpConfig, running: RunningState) -> List[Step]:
         if config.pfsync is None:
@@ -115,7 +124,8 @@ class FreeBSDLegacy(Backend):
         if cmd.PFSYNC_IF not in running.interfaces:
             steps.append(Step((cmd.IFCONFIG, cmd.PFSYNC_IF, "create"), "clone pfsync0",
                               undo=(cmd.IFCONFIG, cmd.PFSYNC_IF, "destroy")))
-        return steps + [cmd.pfsync_up(config.pfsync)]
+        # FreeBSD 5.4-8 have no `defer` keyword (ifpfsync.c gained it in 9): say only what differs from the default
+        return steps + [cmd.pfsync_up(config.pfsync, running.pfsync, explicit=False)]
 
     def stop_plan(self, config: CarpConfig) -> Plan:
         names = assign_carp_interfaces(config.groups(), RunningState())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from ..running import CarpSysctls
 
 
@@ -13,3 +15,12 @@ def read_carp_sysctls(system, legacy: bool) -> CarpSysctls:
         demotion=read("net.inet.carp.demotion") if not legacy else None,
         arpbalance=read("net.inet.carp.arpbalance") if legacy else None,
     )
+
+
+UNICAST_OSRELDATE = 1400000  # FreeBSD 14.0: `ifconfig ... peer`/`peer6` (sbin/ifconfig/carp.c)
+
+
+def read_unicast_capable(system) -> Optional[bool]:
+    """Whether this FreeBSD's ifconfig takes `peer` (kern.osreldate >= 1400000); None when unknown."""
+    release = system.sysctl_read("kern.osreldate")
+    return None if release is None else release >= UNICAST_OSRELDATE

@@ -28,10 +28,14 @@ CRITICAL (exit 2): a configured VIP is not served by CARP here, whatever the pee
 WARNING (exit 1): CARP runs but differs from config.xml in a way that changes who becomes master,
   whether the peers agree, or what survives a failover: advskew, advbase, a prefix length, an
   extra address on a vhid, the password (changed since the last sync, or "cannot verify" when
-  carp-pkg never applied one: the kernel never shows it), net.inet.carp.demotion > 0,
-  net.inet.carp.preempt (or .arpbalance on 5.4-9) not as configured, pfsync syncdev not as
-  configured, pfsync0 down, syncok 0, a running vhid that is not configured.
-  Maintenance mode is its own WARNING line: the expected advskew becomes 254 and is not drift.
+  carp-pkg never applied one: the kernel never shows it), a unicast peer/peer6 (FreeBSD 14+)
+  not as configured, net.inet.carp.demotion > 0, net.inet.carp.preempt (or .arpbalance on
+  5.4-9) not as configured (on pfSense, where the base system sets preempt=1, only a missing 1
+  counts), pfsync syncdev, syncpeer or defer not as configured, pfsync0 down, syncok 0, a
+  running vhid that is not configured.
+  Not drift, but WARNING lines of their own: maintenance mode (the expected advskew becomes 254,
+  advertised as 240), and a vhid configured at advskew 240 or more (it advertises 240, like a
+  peer in maintenance mode: the two tie, so maintenance mode cannot hand over to it reliably).
 UNKNOWN (exit 3): config.xml is missing or invalid, or the running state cannot be read.
 
 perfdata: vhids = configured vhids, masters = vhids in MASTER here, drift = WARNING and CRITICAL
@@ -39,8 +43,12 @@ lines other than maintenance. --json prints the same report as an object. Passwo
 Sysctls are read live; with --against they are unknown (skipped) unless --sysctls gives a saved
 `sysctl net.inet.carp` output.
 
+On the firewall, save what runs with `ifconfig > now.txt; sysctl net.inet.carp > carp.txt` and give
+them with --against now.txt --sysctls carp.txt to check another host's state.
+
+example: carp-pkg --config examples/config.xml check --backend freebsd --against examples/ifconfig-freebsd14.txt
+example: carp-pkg --config examples/config.xml check --backend freebsd --against examples/ifconfig-freebsd14.txt --sysctls examples/sysctl-carp-freebsd14.txt --json
 example: carp-pkg check
-example: ifconfig > now.txt; sysctl net.inet.carp > carp.txt; carp-pkg check --against now.txt --sysctls carp.txt --json
 """
 
 

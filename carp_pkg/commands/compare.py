@@ -17,7 +17,10 @@ or collide, one line per finding:
            address: both hosts become MASTER); different passwords (never printed); different
            advbase; the same vhid for different VIPs on one segment (both claim the virtual MAC
            00:00:5e:00:01:VHID)
-  warning  equal advskew on both sides (no preferred master); a VIP prefix that differs;
+  warning  equal advskew on both sides (no preferred master; 240-254 all advertise 240, so
+           245 vs 250 is a tie too); a backup at advskew 240 or more (maintenance mode on
+           the master, 254 advertised as 240, ties with it); a password with a space, quote
+           or backslash (a pfSense/OPNsense member rewrites it); a VIP prefix that differs;
            preemption on one side only; pfsync on one side only
   info     which host is the preferred master of each vhid that agrees
 Vhids are matched by friendly interface name and vhid (wan/lan/opt1, as pfSense's config sync
@@ -26,8 +29,8 @@ names them; the devices may differ between the boxes), or by vhid alone when a f
 exit: 0 no error (warnings allowed), 1 at least one error, 3 a file is not a valid config.xml
 (every problem listed, as `validate` does).
 
-example: carp-pkg compare fw1/config.xml fw2/config.xml
-example: carp-pkg compare primary.xml secondary.xml --json
+example: carp-pkg compare examples/cluster/fw1.xml examples/cluster/fw2.xml
+example: carp-pkg compare examples/cluster/fw1.xml examples/cluster/fw2.xml --json
 """
 
 

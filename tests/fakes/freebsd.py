@@ -20,7 +20,10 @@ Kernel behaviour modelled from sys/netinet/ip_carp.c and sys/netinet/in.c (FreeB
 - ifconfig has no command that deletes a vhid without addresses: it stays until reboot;
 - `inet IP/BITS` without `alias` replaces the interface's first IPv4 address;
 - net.inet.carp.demotion writes are added to the current value; allow=0 puts every vhid in INIT;
-- the key given with `pass` is cut to 19 bytes (strlcpy into CARP_KEY_LEN 20) and printed only by `-k`.
+- the key given with `pass` is cut to 19 bytes (strlcpy into CARP_KEY_LEN 20) and printed only by `-k`;
+- every `ifconfig IF ... vhid V ...` command (an address added with `alias vhid V` too) sends the vhid's
+  peers: the ones given with `peer`/`peer6`, else the multicast defaults 224.0.0.18 / ff02::12, so a
+  unicast peer survives only when each vhid command repeats it (sbin/ifconfig/carp.c, FreeBSD 14).
 
 `strict=True` (the default) refuses `inet ... alias vhid V` while vhid V does not exist yet (the real
 ifconfig would create it with no password) and refuses real ifconfig forms this stand-in does not
@@ -498,7 +501,9 @@ class FakeFreeBSD:
                 if request.advbase == 0:
                     raise _refuse("advbase 0 is not valid (the real ifconfig silently keeps the old advbase)")
             elif word == "pass":
-                request.key = value()[:CARP_KEY_LEN - 1]
+                # strlcpy(carpr_key, key, CARP_KEY_LEN): bytes, not characters
+                request.key = value().encode("utf-8", "surrogateescape")[:CARP_KEY_LEN - 1].decode(
+                    "utf-8", "surrogateescape")
             else:
                 matches = [s for s in CARP_STATES if s.lower() == value().lower()]
                 if not matches:
@@ -650,10 +655,9 @@ class FakeFreeBSD:
             entry.advskew = request.advskew
         if request.key:
             entry.key = request.key
-        if request.peer is not None:
-            entry.peer = request.peer
-        if request.peer6 is not None:
-            entry.peer6 = request.peer6
+        # setcarp_callback() sends the defaults for a peer the command does not name (sbin/ifconfig/carp.c)
+        entry.peer = request.peer if request.peer is not None else CARP_DEFAULT_PEER
+        entry.peer6 = request.peer6 if request.peer6 is not None else CARP_DEFAULT_PEER6
         if request.state in ("MASTER", "BACKUP") and self._state(iface, entry) != "INIT":
             entry.forced_state = request.state
 

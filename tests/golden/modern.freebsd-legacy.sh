@@ -3,13 +3,15 @@
 # Do not edit: change installedpackages/carp in config.xml and run `carp-pkg sync`.
 # Holds CARP passwords: mode 0700, root only.
 
-PATH="$PATH:/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin"
+PATH="${PATH:+$PATH:}/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin"
 failed=0
 
 run() {
 	"$@" || { echo "carp.sh: failed: $1 $2 $3" >&2; failed=1; }
 }
 
+# warning: config[0].password: contains a space, a single quote and a double quote: pfSense and OPNsense strip spaces and addslashes() a CARP password before `ifconfig ... pass` (interfaces.inc) while carp-pkg passes it verbatim, so a pfSense or OPNsense peer given the same password keys with another one and both hosts become MASTER; in a mixed cluster use a password without spaces, quotes or backslashes
+# warning: config[1].password: contains a space, a single quote and a double quote: pfSense and OPNsense strip spaces and addslashes() a CARP password before `ifconfig ... pass` (interfaces.inc) while carp-pkg passes it verbatim, so a pfSense or OPNsense peer given the same password keys with another one and both hosts become MASTER; in a mixed cluster use a password without spaces, quotes or backslashes
 carp_start() {
 	# clone carp0 for vhid 10 on vtnet0
 	run ifconfig carp0 create

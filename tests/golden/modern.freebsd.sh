@@ -3,13 +3,15 @@
 # Do not edit: change installedpackages/carp in config.xml and run `carp-pkg sync`.
 # Holds CARP passwords: mode 0700, root only.
 
-PATH="$PATH:/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin"
+PATH="${PATH:+$PATH:}/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin"
 failed=0
 
 run() {
 	"$@" || { echo "carp.sh: failed: $1 $2 $3" >&2; failed=1; }
 }
 
+# warning: config[0].password: contains a space, a single quote and a double quote: pfSense and OPNsense strip spaces and addslashes() a CARP password before `ifconfig ... pass` (interfaces.inc) while carp-pkg passes it verbatim, so a pfSense or OPNsense peer given the same password keys with another one and both hosts become MASTER; in a mixed cluster use a password without spaces, quotes or backslashes
+# warning: config[1].password: contains a space, a single quote and a double quote: pfSense and OPNsense strip spaces and addslashes() a CARP password before `ifconfig ... pass` (interfaces.inc) while carp-pkg passes it verbatim, so a pfSense or OPNsense peer given the same password keys with another one and both hosts become MASTER; in a mixed cluster use a password without spaces, quotes or backslashes
 carp_start() {
 	# create vhid 10 on vtnet0 (advskew 0, advbase 1)
 	run ifconfig vtnet0 vhid 10 advskew 0 advbase 1 pass 'w'"'"'n "q" $(x) `y`'
@@ -22,7 +24,7 @@ carp_start() {
 	# add VIP 10.0.0.1/24 to vhid 20 on vtnet1
 	run ifconfig vtnet1 inet 10.0.0.1/24 alias vhid 20
 	# synchronise pf states over vtnet2
-	run ifconfig pfsync0 syncdev vtnet2 up
+	run ifconfig pfsync0 syncdev vtnet2 -syncpeer -defer up
 	# a VIP has preemption on: the host with the lowest advskew takes over
 	run sysctl net.inet.carp.preempt=1
 	# pfSense: reload the filter so the CARP/pfsync pass rules follow
@@ -37,7 +39,7 @@ carp_stop() {
 	# stop vhid 20 on vtnet1
 	run ifconfig vtnet1 inet 10.0.0.1 -alias
 	# stop pfsync
-	run ifconfig pfsync0 -syncdev down
+	run ifconfig pfsync0 -syncdev -syncpeer down
 }
 
 case "${1:-start}" in

@@ -3,7 +3,7 @@
 # Do not edit: change installedpackages/carp in config.xml and run `carp-pkg sync`.
 # Holds CARP passwords: mode 0700, root only.
 
-PATH="$PATH:/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin"
+PATH="${PATH:+$PATH:}/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin"
 failed=0
 
 run() {

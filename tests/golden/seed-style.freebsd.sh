@@ -3,7 +3,7 @@
 # Do not edit: change installedpackages/carp in config.xml and run `carp-pkg sync`.
 # Holds CARP passwords: mode 0700, root only.
 
-PATH="$PATH:/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin"
+PATH="${PATH:+$PATH:}/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin"
 failed=0
 
 run() {
@@ -21,7 +21,7 @@ carp_start() {
 	# add VIP 203.0.113.1/24 to vhid 2 on em0
 	run ifconfig em0 inet 203.0.113.1/24 alias vhid 2
 	# synchronise pf states over em2
-	run ifconfig pfsync0 syncdev em2 up
+	run ifconfig pfsync0 syncdev em2 -syncpeer -defer up
 	# a VIP has preemption on: the host with the lowest advskew takes over
 	run sysctl net.inet.carp.preempt=1
 	# pfSense: reload the filter so the CARP/pfsync pass rules follow
@@ -34,7 +34,7 @@ carp_stop() {
 	# stop vhid 2 on em0
 	run ifconfig em0 inet 203.0.113.1 -alias
 	# stop pfsync
-	run ifconfig pfsync0 -syncdev down
+	run ifconfig pfsync0 -syncdev -syncpeer down
 }
 
 case "${1:-start}" in
