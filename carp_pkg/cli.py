@@ -90,7 +90,24 @@ def platform_default_config(root: str = "/") -> Tuple[str, str]:
     return default_config(root, os.uname().sysname, os.environ, os.path.exists, platform_text)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def requested_command(argv: Optional[List[str]]) -> Optional[str]:
+    """The subcommand named on the command line, so that only its module is imported (start-up time: pfSense
+    runs carp-pkg on every GUI save, on small ARM boxes); None = all (--help, a typo, the docs generator)."""
+    if argv is None:
+        return None
+    words = iter(argv)
+    for word in words:
+        if word in ("--root", "--config"):
+            next(words, None)
+        elif word.startswith("-"):
+            continue
+        else:
+            return word if word in COMMANDS else None
+    return None
+
+
+def build_parser(argv: Optional[List[str]] = None) -> argparse.ArgumentParser:
+    """The whole parser, or (given argv) only the part that parses it."""
     path, why = platform_default_config()
     parser = Parser(
         prog="carp-pkg",
@@ -105,7 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="config.xml to read (default: see below)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
+    wanted = requested_command(argv)
+    version_only = wanted is None and argv is not None and "--version" in argv  # answered before any command
     for module_name in COMMANDS:
+        if version_only or (wanted is not None and module_name != wanted):
+            continue
         module = importlib.import_module(f"carp_pkg.commands.{module_name}")
         sub = commands.add_parser(module.NAME, help=module.HELP, description=module.DESCRIPTION,
                                   formatter_class=argparse.RawDescriptionHelpFormatter, epilog=COMMAND_EPILOG)
@@ -160,7 +181,7 @@ def main(argv: Optional[List[str]] = None, runner: Optional[Runner] = None,
 
 def _run(argv: List[str], runner: Optional[Runner], context_hook, report: Reporter) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(argv).parse_args(argv)
         report.ctx = make_context(args, runner)
         if context_hook is not None:
             context_hook(report.ctx)

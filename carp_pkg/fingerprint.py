@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-import secrets
 from dataclasses import replace
 from typing import Dict, Optional
 
@@ -14,10 +12,12 @@ from .running import RunningState, RunningVhid
 
 
 def new_salt() -> str:
+    import secrets  # start-up time: only when a salt is made
     return secrets.token_hex(16)
 
 
 def password_digest(salt: str, password: str) -> str:
+    import hashlib  # start-up time: only when a password is compared
     return hashlib.sha256(f"{salt}\0{password}".encode("utf-8")).hexdigest()
 
 

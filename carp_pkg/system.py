@@ -8,8 +8,6 @@ import fcntl
 import os
 import shlex
 import stat
-import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
@@ -20,9 +18,21 @@ from .fs import (MAX_SMALL_INPUT_BYTES, PUBLIC_DIR_MODE, ensure_directory, ensur
 from .paths import NANOBSD_MOUNT, SYSTEM_PATH, Paths
 
 LOCK_FILE_MODE = 0o644
-STAGED_SUFFIX_CHARS = 8  # tempfile.mkstemp's random part
+STAGED_SUFFIX_CHARS = 8  # the random part of a staged file's name
 
 COMMAND_TIMEOUT_S = 120
+
+
+def make_temp_file(directory: str, prefix: str):
+    """tempfile.mkstemp without importing tempfile (start-up time): O_CREAT|O_EXCL, mode 0600, a random
+    suffix of STAGED_SUFFIX_CHARS characters (remove_stale_staged recognises exactly those)."""
+    for _attempt in range(100):
+        path = os.path.join(directory, prefix + os.urandom(STAGED_SUFFIX_CHARS // 2).hex())
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in {directory}")
 
 
 def safe_path(inherited: str) -> str:
@@ -57,6 +67,7 @@ class Runner:
 
 class RealRunner(Runner):
     def _execute(self, argv, *, mutating, input):
+        import subprocess  # here, not at the top: commands that run nothing start faster
         env = dict(os.environ)
         env["PATH"] = safe_path(env.get("PATH", ""))
         try:
@@ -272,7 +283,7 @@ class System:
         directory = os.path.dirname(path) or "."
         self.ensure_directory(directory)
         try:
-            fd, temp_path = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=directory)
+            fd, temp_path = make_temp_file(directory, "." + os.path.basename(path) + ".")
         except OSError as exc:
             raise EnvironmentProblem(f"cannot write {path}: {exc.strerror}; the previous file is unchanged") from None
         try:
@@ -315,6 +326,7 @@ class StreamingProcess:
     """A long-running reader whose stdout is consumed as it comes (tcpdump -w -); always stopped by `stop()`."""
 
     def __init__(self, argv: Sequence[str], extra_env: Optional[dict] = None):
+        import subprocess
         self.argv = tuple(argv)
         env = dict(os.environ)
         env["PATH"] = safe_path(env.get("PATH", ""))
@@ -328,6 +340,7 @@ class StreamingProcess:
         self.stdout = self.process.stdout
 
     def stop(self) -> None:
+        import subprocess
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -338,6 +351,7 @@ class StreamingProcess:
 
     def failure(self, what: str) -> CommandError:
         """The process ended early: its exit status and stderr as a CommandError."""
+        import subprocess
         try:
             _, stderr = self.process.communicate(timeout=5)
         except subprocess.TimeoutExpired:

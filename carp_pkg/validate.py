@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import re
 from dataclasses import replace
@@ -59,6 +58,7 @@ class _Entry:
                 self.fields[canonical] = value
 
     def _unknown(self, name: str) -> None:
+        import difflib  # only for a misspelt field: not worth its import on every run
         guess = difflib.get_close_matches(name.lower(), KNOWN_FIELDS + tuple(FIELD_ALIASES), n=1, cutoff=0.75)
         hint = f" (did you mean <{guess[0]}>?)" if guess else f" (known: {', '.join(KNOWN_FIELDS)})"
         self.problem(shorten(name), "is not a field of a CARP entry; a misspelt field would silently fall back "

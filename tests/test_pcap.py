@@ -615,7 +615,7 @@ class FakeTcpdump:
 
 def test_live_sniff_runs_tcpdump_on_the_interface_and_stops_it(tmp_path, mocker):
     fake = FakeTcpdump(REAL_CAPTURE.read_bytes())
-    popen = mocker.patch("carp_pkg.system.subprocess.Popen", return_value=fake)
+    popen = mocker.patch("subprocess.Popen", return_value=fake)
     ctx = make_ctx(tmp_path, REAL_CONFIG)
     assert sniff.run(args(interface="eth1", count=2, config="c.xml"), ctx) == 0
     argv = list(popen.call_args.args[0])
@@ -637,7 +637,7 @@ class InterruptedAfter(io.BytesIO):
 def test_live_sniff_ends_cleanly_on_interrupt_and_stops_tcpdump(tmp_path, mocker):
     fake = FakeTcpdump(b"")
     fake.stdout = InterruptedAfter(REAL_CAPTURE.read_bytes())
-    mocker.patch("carp_pkg.system.subprocess.Popen", return_value=fake)
+    mocker.patch("subprocess.Popen", return_value=fake)
     handler_before = signal.getsignal(signal.SIGTERM)
     ctx = make_ctx(tmp_path)
     assert sniff.run(args(interface="eth1"), ctx) == 0
@@ -648,7 +648,7 @@ def test_live_sniff_ends_cleanly_on_interrupt_and_stops_tcpdump(tmp_path, mocker
 
 def test_live_sniff_reports_tcpdump_failure_with_its_message(tmp_path, mocker):
     fake = FakeTcpdump(b"", returncode=1, stderr=b"tcpdump: eth9: No such device exists\n")
-    mocker.patch("carp_pkg.system.subprocess.Popen", return_value=fake)
+    mocker.patch("subprocess.Popen", return_value=fake)
     with pytest.raises(CommandError) as raised:
         sniff.run(args(interface="eth9"), make_ctx(tmp_path))
     assert "could not capture on eth9 (exit 1)" in str(raised.value)
@@ -656,7 +656,7 @@ def test_live_sniff_reports_tcpdump_failure_with_its_message(tmp_path, mocker):
 
 
 def test_live_sniff_without_tcpdump_is_an_environment_problem(tmp_path, mocker):
-    mocker.patch("carp_pkg.system.subprocess.Popen", side_effect=FileNotFoundError("tcpdump"))
+    mocker.patch("subprocess.Popen", side_effect=FileNotFoundError("tcpdump"))
     with pytest.raises(EnvironmentProblem, match="tcpdump is not installed"):
         sniff.run(args(interface="eth0"), make_ctx(tmp_path))
 

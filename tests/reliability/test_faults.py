@@ -16,6 +16,7 @@ import time
 import pytest
 
 from carp_pkg.errors import EnvironmentProblem
+from carp_pkg import system as carp_system
 from carp_pkg.system import Result
 
 from tests.helpers import TESTS, run_cli
@@ -305,15 +306,15 @@ def read_only_rc_dir(firewall, rc_dir, monkeypatch):
             handle.write(PREVIOUS_SCRIPT)
         assert subprocess.run(["mount", "-o", "remount,ro", str(rc_dir)]).returncode == 0
         return
-    real_mkstemp = __import__("tempfile").mkstemp
+    real_make_temp = carp_system.make_temp_file
     rc_path = os.path.dirname(os.path.join(firewall.root, RC_SCRIPT))
 
-    def mkstemp(*args, **kwargs):
-        if os.path.abspath(kwargs.get("dir", "")) == os.path.abspath(rc_path):
+    def make_temp_file(directory, prefix):
+        if os.path.abspath(directory) == os.path.abspath(rc_path):
             raise OSError(errno.EROFS, os.strerror(errno.EROFS))
-        return real_mkstemp(*args, **kwargs)
+        return real_make_temp(directory, prefix)
 
-    monkeypatch.setattr("carp_pkg.system.tempfile.mkstemp", mkstemp)
+    monkeypatch.setattr("carp_pkg.system.make_temp_file", make_temp_file)
 
 
 def test_cf_that_stays_read_only_keeps_the_old_script_and_says_so(tmp_path, rc_dir_tmpfs, monkeypatch):
@@ -388,15 +389,15 @@ def test_script_write_failing_after_the_apply_undoes_it_or_says_what_is_left(fau
         before = host_facts(firewall.fake)
         script_before = read_script(firewall.root)
         code = errno.ENOSPC if fault == "ENOSPC" else errno.EROFS
-        real_mkstemp = __import__("tempfile").mkstemp
+        real_make_temp = carp_system.make_temp_file
         rc_dir = os.path.abspath(os.path.dirname(os.path.join(firewall.root, RC_SCRIPT)))
 
-        def mkstemp(*args, **kwargs):
-            if os.path.abspath(kwargs.get("dir", "")) == rc_dir:
+        def make_temp_file(directory, prefix):
+            if os.path.abspath(directory) == rc_dir:
                 raise OSError(code, os.strerror(code))
-            return real_mkstemp(*args, **kwargs)
+            return real_make_temp(directory, prefix)
 
-        monkeypatch.setattr("carp_pkg.system.tempfile.mkstemp", mkstemp)
+        monkeypatch.setattr("carp_pkg.system.make_temp_file", make_temp_file)
         result = firewall.sync(FaultyRunner(firewall.fake))
         assert result.code == 6 and read_script(firewall.root) == script_before
         left = changed_facts(before, host_facts(firewall.fake))
