@@ -146,6 +146,12 @@ def make_context(args: argparse.Namespace, runner: Optional[Runner]) -> Context:
     return Context(paths=paths, system=System(runner=runner, paths=paths, dry_run=dry_run))
 
 
+def asks_for_json(argv: List[str]) -> bool:
+    """--json, or render's --format json: either way the caller parses stdout as JSON."""
+    pairs = zip(argv, argv[1:])
+    return "--json" in argv or "--format=json" in argv or ("--format", "json") in pairs
+
+
 class Reporter:
     """Where an error goes: JSON on stdout when --json was asked, else one escaped message on stderr."""
 
@@ -172,7 +178,7 @@ def main(argv: Optional[List[str]] = None, runner: Optional[Runner] = None,
     """The single top-level catch: every CarpError (and the few OS failures nobody expected) becomes one
     message and its exit code; `check` answers 0-3 whatever happens, as a Nagios plugin must."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    report = Reporter("--json" in argv)
+    report = Reporter(asks_for_json(argv))
     code = _run(argv, runner, context_hook, report)
     if NAGIOS_COMMAND in argv and report.reported:
         return nagios_code(code)

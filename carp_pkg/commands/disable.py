@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..cli_helpers import add_backend_argument
 from ..errors import UsageError
 
 NAME = "disable"
@@ -12,19 +13,20 @@ takes over. Nothing is persisted: `carp-pkg enable` or a reboot brings CARP back
 maintenance window that must survive a reboot use `carp-pkg maintenance on` instead.
 FreeBSD only (the ucarp backend has no global switch: use maintenance mode).
 
-example: carp-pkg disable --dry-run
+example: carp-pkg disable --backend freebsd --dry-run
 """
 ALLOW = "net.inet.carp.allow"
 
 
 def add_arguments(parser) -> None:
+    add_backend_argument(parser)
     parser.add_argument("--dry-run", action="store_true", help="show the command, change nothing")
     parser.add_argument("--json", action="store_true",
                         help='print {"sysctl", "value", "was", "changed", "dry_run"} as JSON')
 
 
-def set_allowed(ctx, allowed: bool, as_json: bool = False) -> int:
-    backend = ctx.backend()
+def set_allowed(ctx, allowed: bool, as_json: bool = False, backend_name: str = "auto") -> int:
+    backend = ctx.backend(backend_name)
     if backend.name == "ucarp":
         raise UsageError("ucarp has no global CARP switch; use `carp-pkg maintenance on|off`")
     wanted = 1 if allowed else 0
@@ -45,4 +47,4 @@ def set_allowed(ctx, allowed: bool, as_json: bool = False) -> int:
 
 
 def run(args, ctx) -> int:
-    return set_allowed(ctx, False, args.json)
+    return set_allowed(ctx, False, args.json, args.backend)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..cli_helpers import add_backend_argument
 from .disable import set_allowed
 
 NAME = "enable"
@@ -14,10 +15,11 @@ example: carp-pkg enable
 
 
 def add_arguments(parser) -> None:
+    add_backend_argument(parser)
     parser.add_argument("--dry-run", action="store_true", help="show the command, change nothing")
     parser.add_argument("--json", action="store_true",
                         help='print {"sysctl", "value", "was", "changed", "dry_run"} as JSON')
 
 
 def run(args, ctx) -> int:
-    return set_allowed(ctx, True, args.json)
+    return set_allowed(ctx, True, args.json, args.backend)
