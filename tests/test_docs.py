@@ -129,7 +129,7 @@ def test_the_man_page_is_lint_clean():
 
 
 def test_bash_completion_completes_commands_and_options():
-    script = os.path.join(PROJECT, "completion", "carp-pkg.bash")
+    script = os.path.join(PROJECT, "completion", "bash", "carp-pkg")
     probe = (f"source {shlex.quote(script)}; "
              "COMP_WORDS=(carp-pkg va); COMP_CWORD=1; _shtab_carp_pkg 2>/dev/null || true; "
              "echo \"${COMPREPLY[@]}\"; "
@@ -138,3 +138,16 @@ def test_bash_completion_completes_commands_and_options():
     lines = result.stdout.splitlines()
     assert lines and "validate" in lines[0].split(), result.stderr
     assert "--dry-run" in lines[1].split()
+
+
+def test_pip_and_the_port_install_the_man_page_and_completions():
+    """setup.cfg data_files carry them; py-carp-pkg's autoplist packages whatever pip installs."""
+    import configparser
+    setup = configparser.ConfigParser()
+    setup.read(os.path.join(PROJECT, "setup.cfg"))
+    data = setup["options.data_files"]
+    assert data["share/man/man8"].split() == ["man/carp-pkg.8"]
+    assert data["share/bash-completion/completions"].split() == ["completion/bash/carp-pkg"]
+    assert data["share/zsh/site-functions"].split() == ["completion/zsh/_carp-pkg"]
+    with open(os.path.join(PROJECT, "port", "py-carp-pkg", "Makefile"), encoding="utf-8") as handle:
+        assert "autoplist" in handle.read()

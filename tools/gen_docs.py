@@ -1,7 +1,7 @@
 """Generate carp-pkg's man page (mdoc) and its bash/zsh completion from the argparse parser itself, so the
 three can never disagree with `carp-pkg --help`.
 
-    python tools/gen_docs.py           # rewrite man/carp-pkg.8, completion/carp-pkg.bash, completion/_carp-pkg
+    python tools/gen_docs.py           # rewrite man/carp-pkg.8, completion/bash/carp-pkg, completion/zsh/_carp-pkg
     python tools/gen_docs.py --check   # exit 1 when a committed file differs from what the parser gives
 
 The completion uses shtab (a build-time tool: `pip install shtab`); the man page is written here.
@@ -24,8 +24,8 @@ from carp_pkg import __version__  # noqa: E402
 from carp_pkg.cli import build_parser  # noqa: E402
 
 MAN_PAGE = os.path.join(PROJECT, "man", "carp-pkg.8")
-BASH_COMPLETION = os.path.join(PROJECT, "completion", "carp-pkg.bash")
-ZSH_COMPLETION = os.path.join(PROJECT, "completion", "_carp-pkg")
+BASH_COMPLETION = os.path.join(PROJECT, "completion", "bash", "carp-pkg")  # bash-completion loads it by name
+ZSH_COMPLETION = os.path.join(PROJECT, "completion", "zsh", "_carp-pkg")
 DATE = "December 2, 2026"  # the mdoc .Dd line; bump it when the page's content changes
 
 
