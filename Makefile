@@ -1,8 +1,9 @@
 # make run   - install into .venv and show carp-pkg on the bundled example (no FreeBSD needed)
 # make test  - install into .venv and run the whole test suite (lab tests need root + ip netns + ucarp)
-# make lab   - a live two-host CARP failover with ucarp in network namespaces (root)
+# make lab   - live two-host failovers in network namespaces (root): ucarp (CARP), then keepalived (VRRPv3)
 # make bench - the benchmark table; make reliability - the reliability figures
 # make docs  - regenerate the man page and the shell completions from the parser (tools/gen_docs.py)
+# make screenshots - regenerate docs/status-serve.png and docs/status-pfsense.png (chromium, php-cli)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,7 +11,7 @@ BIN = $(VENV)/bin
 EXAMPLE = examples/config.xml
 DEMO_ROOT = build/demo-root
 
-.PHONY: run test lab bench reliability clean docs
+.PHONY: run test lab bench reliability clean docs screenshots
 
 $(BIN)/carp-pkg: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +30,11 @@ test: $(BIN)/carp-pkg
 
 lab: $(BIN)/carp-pkg
 	$(BIN)/carp-pkg lab demo
+	$(BIN)/carp-pkg lab demo --backend keepalived
 
 bench: $(BIN)/carp-pkg
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/startup.py
 
 reliability: $(BIN)/carp-pkg
 	$(BIN)/python -m pytest -q tests/reliability tests/test_hooks.py tests/test_pcap.py --reliability-report
@@ -41,3 +44,6 @@ clean:
 
 docs: $(BIN)/carp-pkg
 	$(BIN)/python tools/gen_docs.py
+
+screenshots: $(BIN)/carp-pkg
+	$(BIN)/python docs/screenshots.py

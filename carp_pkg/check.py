@@ -201,6 +201,8 @@ def _vhid_findings(group: VhidGroup, current: Optional[RunningVhid], salt: Optio
         findings.append(_mismatch(Status.CRITICAL, group, "state", "MASTER or BACKUP", current.state, why))
     findings += _ucarp_findings(group, current)
     findings += _address_findings(group, current)
+    if group.vrrp or current.protocol == "vrrp":
+        return findings + _vrrp_findings(group, current, maintenance) + _peer_findings(group, current)
     if current.advskew != group.advskew:
         why = "maintenance mode" if maintenance else "changes which host is preferred as master"
         if advertised_skew(current.advskew) == advertised_skew(group.advskew):
@@ -214,6 +216,22 @@ def _vhid_findings(group: VhidGroup, current: Optional[RunningVhid], salt: Optio
     return findings
 
 
+def _vrrp_findings(group: VhidGroup, current: RunningVhid, maintenance: bool) -> List[Finding]:
+    """A VRRPv3 vhid (FreeBSD 15 carpver 3, keepalived): protocol, priority and interval; VRRPv3 has no password."""
+    running = current.protocol or "carp"
+    if group.protocol != running:
+        return [_mismatch(Status.WARNING, group, "protocol", group.protocol, running,
+                          "CARP and VRRPv3 peers do not understand each other's advertisements")]
+    findings: List[Finding] = []
+    if current.vrrpprio != group.vrrpprio:
+        why = "maintenance mode" if maintenance else "changes which host is preferred as master (higher wins)"
+        findings.append(_mismatch(Status.WARNING, group, "vrrpprio", group.vrrpprio, current.vrrpprio, why))
+    if current.vrrpinterval != group.vrrpinterval:
+        findings.append(_mismatch(Status.WARNING, group, "vrrpinterval", group.vrrpinterval, current.vrrpinterval,
+                                  "changes the advertisement interval (centiseconds) and the failover time"))
+    return findings
+
+
 def _handover_findings(groups) -> List[Finding]:
     """A backup configured at advskew >= 240 advertises 240, like a master in maintenance mode (254, capped at
     240 by ip_carp.c): the two tie, so maintenance mode on the peer cannot hand the VIPs over reliably."""
@@ -221,7 +239,7 @@ def _handover_findings(groups) -> List[Finding]:
                     f"advskew {g.advskew} advertises {CARP_MAXSKEW}, the CARP maximum: a peer in maintenance mode "
                     f"(254, also advertised as {CARP_MAXSKEW}) ties with this host, so it cannot hand the VIPs over "
                     f"reliably; configure a backup at {CARP_MAXSKEW - 1} or less")
-            for g in groups if g.advskew >= CARP_MAXSKEW]
+            for g in groups if g.advskew >= CARP_MAXSKEW and not g.vrrp]
 
 
 def _peer_findings(group: VhidGroup, current: RunningVhid) -> List[Finding]:

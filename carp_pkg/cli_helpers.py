@@ -16,7 +16,7 @@ def read_against(backend: Backend, path: str) -> RunningState:
     """A saved `ifconfig` capture as the running state (FreeBSD backends); anything else is refused."""
     from .status import parse_ifconfig
     from .validate import device_name_problem, valid_device_name
-    if backend.name == "ucarp":
+    if backend.name in ("ucarp", "keepalived"):
         raise UsageError("--against reads FreeBSD ifconfig output; use --backend freebsd or freebsd-legacy")
     try:
         text = read_text_bounded(path, MAX_SMALL_INPUT_BYTES, "saved ifconfig output")
@@ -57,5 +57,5 @@ def add_lock_timeout_argument(parser) -> None:
 
 def add_backend_argument(parser) -> None:
     parser.add_argument("--backend", choices=CHOICES, default="auto",
-                        help="target: freebsd (10+), freebsd-legacy (5.4-9, carpN), ucarp (Linux); "
-                             "default auto = from uname")
+                        help="target: freebsd (10+; VRRPv3 on 15+), freebsd-legacy (5.4-9, carpN), ucarp (Linux, "
+                             "CARP), keepalived (Linux, VRRPv3); default auto = from uname (Linux: ucarp)")

@@ -110,6 +110,12 @@ def _pair_findings(where: str, a: VhidGroup, b: VhidGroup, a_name: str, b_name: 
             findings.append(Finding(WARNING, "prefix", where,
                                     f"{address.ip} is /{prefix_a} on {a_name} but /{address.network.prefixlen} on "
                                     f"{b_name} (CARP still agrees; routes and ARP differ after a failover)"))
+    if a.protocol != b.protocol:
+        return findings + [Finding(ERROR, "protocol", where,
+                                   f"protocol differs ({a_name} {a.protocol}, {b_name} {b.protocol}): CARP and "
+                                   "VRRPv3 ignore each other's advertisements, so both hosts become MASTER")]
+    if a.vrrp:
+        return findings + _vrrp_pair(where, a, b, a_name, b_name)
     if a.password != b.password:
         findings.append(Finding(ERROR, "password", where,
                                 "passwords differ (not shown): the HMAC does not verify, so each host ignores "
@@ -125,7 +131,7 @@ def _pair_findings(where: str, a: VhidGroup, b: VhidGroup, a_name: str, b_name: 
         findings.append(Finding(WARNING, "advskew-tie", where,
                                 f"{same}: neither host is preferred (FreeBSD has no "
                                 "tie-break: a MASTER hearing an equal advertisement steps down; ucarp prefers "
-                                f"the lower source address); give the backup a higher advskew, at most {CARP_MAXSKEW}"))
+                                f"the lower source address); give the backup a higher advskew, at most {CARP_MAXSKEW - 1}"))
     else:
         findings += _handover(where, a, b, a_name, b_name)
     findings += _rewritten_password(where, a, b)
@@ -135,6 +141,20 @@ def _pair_findings(where: str, a: VhidGroup, b: VhidGroup, a_name: str, b_name: 
         findings.append(Finding(INFO, "preferred", where,
                                 f"{preferred} is the preferred master (advskew {low} < {high} on {other})"))
     return findings
+
+
+def _vrrp_pair(where: str, a: VhidGroup, b: VhidGroup, a_name: str, b_name: str) -> List[Finding]:
+    """Two VRRPv3 members: the same interval, and different priorities (the higher one is the master)."""
+    if a.vrrpinterval != b.vrrpinterval:
+        return [Finding(ERROR, "vrrpinterval", where,
+                        f"vrrpinterval differs ({a_name} {a.vrrpinterval}, {b_name} {b.vrrpinterval} centiseconds): "
+                        "failover timing differs and keepalived logs every advertisement as invalid")]
+    if a.vrrpprio == b.vrrpprio:
+        return [Finding(WARNING, "vrrpprio-tie", where,
+                        f"vrrpprio {a.vrrpprio} on both: neither host is preferred (RFC 5798 breaks the tie by the "
+                        "higher primary address); give the backup a lower vrrpprio")]
+    (preferred, high), (other, low) = sorted(((a_name, a.vrrpprio), (b_name, b.vrrpprio)), key=lambda p: -p[1])
+    return [Finding(INFO, "preferred", where, f"{preferred} is the preferred master (vrrpprio {high} > {low} on {other})")]
 
 
 def _handover(where: str, a: VhidGroup, b: VhidGroup, a_name: str, b_name: str) -> List[Finding]:

@@ -34,6 +34,8 @@ from . import __version__
 from .backends.base import Backend
 from .configxml import CARP_PATH, parse_document, read_config_bytes
 from .errors import CarpError, EnvironmentProblem
+from .events import devd
+from .events.invocation import event_argv
 from .fs import PRIVATE_DIR_MODE, PUBLIC_DIR_MODE, ensure_directory, ensure_private_directory, open_for_writing, read_bounded
 from .paths import CONFIG_LOCK, RC_SCRIPT, STATE_DIR, Paths
 from .plan import Plan
@@ -54,7 +56,10 @@ PACKAGE_FILES: Tuple[Tuple[str, str], ...] = (
     ("carp_status.php", "/usr/local/www/carp_status.php"),
     ("carp_rules.php", "/usr/local/pkg/pf/carp_rules.php"),
 )
-EXECUTABLE = frozenset({"/usr/local/pkg/pf/carp_rules.php"})  # pfSense runs the pf includes
+# carp_rules.php is a command for manual use (`php .../carp_rules.php | pfctl -a carp -f -`), hence executable.
+# pfSense never runs it: run_plugins() (util.inc) takes only *.sh and *.inc from /usr/local/pkg/pf. The filter
+# gets the rules from carp.inc's carp_generate_rules("pfearly"), named by carp.xml's <filter_rules_needed>.
+EXECUTABLE = frozenset({"/usr/local/pkg/pf/carp_rules.php"})
 SYSCTLS_BY_BACKEND = {
     "freebsd": ("net.inet.carp.preempt",),
     "freebsd-legacy": ("net.inet.carp.preempt", "net.inet.carp.arpbalance"),
@@ -74,7 +79,7 @@ def ancestors(target: str) -> Tuple[str, ...]:
 
 
 # everything deinstall may ever remove: these files, their empty parents (not the system's) and the state dir
-OWN_FILES: FrozenSet[str] = frozenset({target for _, target in PACKAGE_FILES}
+OWN_FILES: FrozenSet[str] = frozenset({target for _, target in PACKAGE_FILES} | {devd.TARGET}
                                       | {RC_SCRIPT, CONFIG_LOCK, MANIFEST_TARGET})
 OWN_DIRECTORIES: FrozenSet[str] = frozenset(directory for target in OWN_FILES for directory in ancestors(target))
 SYSTEM_DIRECTORIES: FrozenSet[str] = frozenset({"/", "/etc", "/tmp", "/usr", "/usr/local", "/usr/local/etc",
@@ -204,6 +209,19 @@ class InstallOutcome:
     manifest: Manifest
     sync: SyncResult
     dropped: Tuple[EntryNote, ...] = ()  # entries of an earlier, damaged manifest that were not carried over
+
+
+@dataclass(frozen=True)
+class InstallPreview:
+    files: Tuple[Tuple[str, int], ...]  # (target, mode) install would place
+    manifest: Manifest  # as install would write it
+    sync: SyncResult  # the first sync, as a dry run
+    dropped: Tuple[EntryNote, ...] = ()
+
+    def to_json(self) -> Dict[str, object]:
+        return {"dry_run": True, "would_place": [{"path": t, "mode": oct(m)} for t, m in self.files],
+                "manifest": json.loads(self.manifest.to_json()),
+                "dropped_from_old_manifest": [n.to_json() for n in self.dropped], "sync": self.sync.to_json()}
 
 
 @dataclass(frozen=True)
@@ -621,8 +639,38 @@ class Installer:
         self.make_parents(CONFIG_LOCK)
         os.close(open_for_writing(self.paths.lock, LOCK_FILE_MODE, append=True))
 
-    def install(self, source_dir: str, lock_timeout: float) -> InstallOutcome:
-        reading = self.read_manifest()
+    def package_files(self, source_dir: str) -> Tuple[Tuple[str, str, int], ...]:
+        """(target, content, mode) of every package file install places."""
+        files = []
+        for name, target in PACKAGE_FILES:
+            with open(os.path.join(source_dir, name), encoding="utf-8") as handle:
+                content = handle.read().replace("%%PKGVERSION%%", __version__)
+            files.append((target, content, EXECUTABLE_MODE if target in EXECUTABLE else FILE_MODE))
+        if self.wants_devd():
+            files.append((devd.TARGET, self.devd_snippet(), devd.MODE))
+        return tuple(files)
+
+    # --- the devd snippet (issue 13: every CARP transition runs `carp-pkg event`) --------------------------
+    def wants_devd(self) -> bool:
+        """FreeBSD 10+ reports CARP transitions to devd; pfSense's own devd.conf already handles them at a
+        higher priority (devd runs only the first matching notify block), so there the package's plugin hook
+        must call `carp-pkg event` instead."""
+        if self.backend.name != "freebsd":
+            return False
+        return "pfsense" not in (self.system.read_text(self.paths.platform_file) or "").lower()
+
+    def devd_snippet(self) -> str:
+        argv = event_argv(self.paths.root)
+        if argv is None:
+            raise EnvironmentProblem("cannot write the devd snippet: this Python has no absolute path")
+        return devd.snippet(argv)
+
+    def reload_devd(self) -> None:
+        """devd reads its configuration at start: restart it (FreeBSD's rc.d script) so the snippet takes effect."""
+        self.system.runner.run(("service", "devd", "restart"), check=False)
+
+    def first_manifest(self, reading: ManifestReading) -> Tuple[Manifest, bool]:
+        """The manifest before any package file is placed, and whether install creates the lock file."""
         manifest = reading.manifest
         for target in (MANIFEST_TARGET, CONFIG_LOCK):
             manifest = manifest.with_directories(self.missing_parents(target))
@@ -633,19 +681,38 @@ class Installer:
         for name in SYSCTLS_BY_BACKEND.get(self.backend.name, ()):
             if name not in manifest.sysctls_before:
                 manifest = manifest.with_sysctl_found(name, self.system.sysctl_read(name))
+        return manifest, lock_missing
+
+    def with_package_file(self, manifest: Manifest, target: str, content: str) -> Manifest:
+        return manifest.with_directories(self.missing_parents(target)).with_file(
+            target, hashlib.sha256(content.encode()).hexdigest())
+
+    def preview(self, source_dir: str, lock_timeout: float) -> InstallPreview:
+        """install --dry-run: the files it would place, the manifest it would write, the first sync's plan."""
+        reading = self.read_manifest()
+        manifest, _lock_missing = self.first_manifest(reading)
+        files = self.package_files(source_dir)
+        for target, content, _mode in files:
+            manifest = self.with_package_file(manifest, target, content)
+        manifest = manifest.with_directories(self.missing_parents(RC_SCRIPT)).with_file(RC_SCRIPT)
+        result = sync(self.system, self.paths, self.backend, lock_timeout=lock_timeout)
+        return InstallPreview(tuple((target, mode) for target, _content, mode in files), manifest, result,
+                              reading.refused)
+
+    def install(self, source_dir: str, lock_timeout: float) -> InstallOutcome:
+        reading = self.read_manifest()
+        manifest, lock_missing = self.first_manifest(reading)
         ensure_private_directory(self.paths.state_dir)  # refuses a state dir that is a link
         self.save(manifest)  # first, so that a half-finished install can still be removed
         if lock_missing:
             self.create_lock_file()
-        for name, target in PACKAGE_FILES:
-            with open(os.path.join(source_dir, name), encoding="utf-8") as handle:
-                content = handle.read().replace("%%PKGVERSION%%", __version__)
-            manifest = manifest.with_directories(self.missing_parents(target))
-            manifest = manifest.with_file(target, hashlib.sha256(content.encode()).hexdigest())
+        for target, content, mode in self.package_files(source_dir):
+            manifest = self.with_package_file(manifest, target, content)
             self.save(manifest)
             self.make_parents(target)
-            self.system.write_atomic(self.paths.under_root(target), content,
-                                     EXECUTABLE_MODE if target in EXECUTABLE else FILE_MODE)
+            self.system.write_atomic(self.paths.under_root(target), content, mode)
+        if devd.TARGET in manifest.files:
+            self.reload_devd()
         manifest = manifest.with_directories(self.missing_parents(RC_SCRIPT)).with_file(RC_SCRIPT)
         self.save(manifest)
         self.make_parents(RC_SCRIPT)
@@ -675,14 +742,17 @@ class Installer:
         return restored
 
     def purge_config(self) -> bool:
-        path = self.paths.config_xml
-        root = parse_document(read_config_bytes(path), path)
+        """Remove installedpackages/carp from config.xml, in the file itself: on pfSense /conf is a link to
+        /cf/conf, so a link is followed (never replaced), and the owner, mode and comments stay."""
+        path = os.path.realpath(self.paths.config_xml)
+        root = parse_document(read_config_bytes(path), path, keep_comments=True)
         carp = root.find("/".join(CARP_PATH))
         if carp is None:
             return False
         carp.getparent().remove(carp)
-        text = etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode("utf-8") + "\n"
-        self.system.write_atomic(path, text, os.stat(path).st_mode & 0o777)
+        text = etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8").decode("utf-8") + "\n"
+        info = os.stat(path)
+        self.system.write_atomic(path, text, stat.S_IMODE(info.st_mode), owner=(info.st_uid, info.st_gid))
         return True
 
     def file_decisions(self, reading: ManifestReading, manifest: Manifest) -> Tuple[Decision, ...]:
@@ -741,5 +811,7 @@ class Installer:
             purged = self.purge_config() if purge else False
             removal = self.remove_installed(reading, manifest)
         removal = parsed + removal + self.remove_created(reading, manifest)
+        if devd.TARGET in removal.removed:
+            self.reload_devd()
         return DeinstallReport(dry_run=False, removal=removal, restored_sysctls=tuple(restored), purged=purged,
                                notes=tuple(notes), leftover_steps=len(leftovers.steps))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 from .check import CheckReport, pair_vhids
+from .events.record import parse_time
 from .model import CarpConfig
 from .running import RunningState, RunningVhid
 
@@ -18,6 +19,7 @@ class Family:
     name: str
     help: str
     samples: Tuple[Tuple[Tuple[Tuple[str, str], ...], float], ...]  # ((label, value) pairs, value)
+    kind: str = "gauge"  # or "counter"
 
 
 def escape_label_value(value: str) -> str:
@@ -38,7 +40,7 @@ def render_families(families: Sequence[Family]) -> str:
         if not family.samples:
             continue  # a family with no sample (an unknown sysctl) is left out, not reported as 0
         lines.append(f"# HELP {family.name} {escape_help(family.help)}")
-        lines.append(f"# TYPE {family.name} gauge")
+        lines.append(f"# TYPE {family.name} {family.kind}")
         for labels, value in family.samples:
             rendered = ",".join(f'{name}="{escape_label_value(text)}"' for name, text in labels)
             lines.append(f"{family.name}{{{rendered}}} {_number(value)}" if labels
@@ -62,7 +64,28 @@ def _vhid_rows(config: CarpConfig, running: RunningState
     return rows + [(stray.interface, stray.vhid, False, stray) for stray in strays]
 
 
-def render_metrics(config: CarpConfig, running: RunningState, report: CheckReport) -> str:
+def transition_families(table: Optional[Mapping[str, Mapping[str, object]]]) -> List[Family]:
+    """From carp-pkg's transitions record (events/transitions.py): a counter of the transitions into each state
+    per vhid (it only grows: log rotation does not reset it) and the time of the last one."""
+    counts, stamps = [], []
+    for entry in sorted((table or {}).values(), key=lambda e: (str(e.get("interface")), e.get("vhid", 0))):
+        labels = (("interface", str(entry["interface"])), ("vhid", str(entry["vhid"])))
+        for state in STATES:
+            counts.append((labels + (("state", state),), entry.get("counts", {}).get(state, 0)))  # type: ignore[union-attr]
+        try:
+            stamps.append((labels, parse_time(str(entry.get("time")))))
+        except ValueError:
+            continue
+    return [
+        Family("carp_transitions_total", "CARP transitions recorded by carp-pkg event (devd, ucarp scripts), by the "
+                                         "state entered", tuple(counts), kind="counter"),
+        Family("carp_vhid_last_transition_timestamp_seconds", "unix time of the vhid's last recorded transition",
+               tuple(stamps)),
+    ]
+
+
+def render_metrics(config: CarpConfig, running: RunningState, report: CheckReport,
+                   transitions: Optional[Mapping[str, Mapping[str, object]]] = None) -> str:
     rows = _vhid_rows(config, running)
     state_samples = []
     advskew, advbase, configured = [], [], []
@@ -98,7 +121,7 @@ def render_metrics(config: CarpConfig, running: RunningState, report: CheckRepor
                _single(syncok)),
         Family("carp_maintenance", "1 while carp-pkg maintenance mode holds every vhid at advskew 254",
                _single(1 if report.maintenance else 0)),
-    ]
+    ] + transition_families(transitions)
     return render_families(families)
 
 

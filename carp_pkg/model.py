@@ -15,6 +15,19 @@ CARP_MAXSKEW = 240
 # FreeBSD 14+ `ifconfig` prints them on the `peer ... peer6 ...` line of every vhid.
 CARP_DEFAULT_PEER = "224.0.0.18"
 CARP_DEFAULT_PEER6 = "ff02::12"
+# VRRPv3 (RFC 5798; FreeBSD 15 `carpver 3`, keepalived `version 3`): a higher priority wins, 255 is the address owner
+# (carp-pkg never claims it), the advertisement interval counts centiseconds (12 bits). No authentication.
+CARP = "carp"
+VRRP = "vrrp"
+PROTOCOLS = (CARP, VRRP)
+VRRP_DEFAULT_PRIO = 100
+VRRP_DEFAULT_INTERVAL = 100  # centiseconds: 1 s
+MAINTENANCE_VRRPPRIO = 1  # the lowest priority a backup can have: every healthy peer (2-254) is preferred
+
+
+def vrrp_master_down(interval_cs: int, prio: int) -> float:
+    """RFC 5798 Master_Down_Interval in seconds: 3 x interval + Skew_Time, Skew_Time = (256 - prio) x interval / 256."""
+    return (3 * interval_cs + (256 - prio) * interval_cs / 256) / 100
 
 
 def advertised_skew(advskew: int, demotion: int = 0) -> int:
@@ -35,6 +48,9 @@ class VirtualIP:
     friendly_interface: str = ""  # the config.xml name (wan, lan, opt1) where known
     peer: Optional[str] = None  # FreeBSD 14+ unicast CARP peer (IPv4), None = multicast 224.0.0.18
     peer6: Optional[str] = None  # FreeBSD 14+ unicast CARP peer (IPv6), None = multicast ff02::12
+    protocol: str = CARP  # carp (advskew/advbase/password) or vrrp (VRRPv3: vrrpprio/vrrpinterval, no password)
+    vrrpprio: int = VRRP_DEFAULT_PRIO  # VRRPv3 priority 1-254, higher wins
+    vrrpinterval: int = VRRP_DEFAULT_INTERVAL  # VRRPv3 advertisement interval, centiseconds 1-4095
 
     @property
     def family(self) -> str:
@@ -54,10 +70,17 @@ class VhidGroup:
     friendly_interface: str = ""
     peer: Optional[str] = None
     peer6: Optional[str] = None
+    protocol: str = CARP
+    vrrpprio: int = VRRP_DEFAULT_PRIO
+    vrrpinterval: int = VRRP_DEFAULT_INTERVAL
 
     @property
     def unicast(self) -> bool:
         return self.peer is not None or self.peer6 is not None
+
+    @property
+    def vrrp(self) -> bool:
+        return self.protocol == VRRP
 
 
 @dataclass(frozen=True)
@@ -111,6 +134,9 @@ class CarpConfig:
                 friendly_interface=first[key].friendly_interface,
                 peer=first[key].peer,
                 peer6=first[key].peer6,
+                protocol=first[key].protocol,
+                vrrpprio=first[key].vrrpprio,
+                vrrpinterval=first[key].vrrpinterval,
             )
             for key in order
         )
@@ -123,8 +149,11 @@ class CarpConfig:
         return "config"
 
     def in_maintenance(self) -> "CarpConfig":
-        """Every vhid at the highest advskew, so a healthy peer takes over (persistent maintenance mode)."""
-        return replace(self, vips=tuple(replace(v, advskew=MAINTENANCE_ADVSKEW) for v in self.vips))
+        """Every vhid at the highest advskew (a VRRP vhid at the lowest priority), so a healthy peer takes over
+        (persistent maintenance mode)."""
+        return replace(self, vips=tuple(
+            replace(v, advskew=MAINTENANCE_ADVSKEW, vrrpprio=MAINTENANCE_VRRPPRIO if v.protocol == VRRP else v.vrrpprio)
+            for v in self.vips))
 
 
 @dataclass(frozen=True)

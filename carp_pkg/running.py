@@ -23,6 +23,9 @@ class RunningVhid:
     peer6: Optional[str] = None
     pid: Optional[int] = None  # ucarp process id, when the backend runs one per vhid
     secret_digest: Optional[str] = None  # fingerprint of the password carp-pkg last applied (never the password)
+    protocol: str = "carp"  # "vrrp": a VRRPv3 vhid (FreeBSD 15 `vrrp:` line, keepalived); advbase/advskew are then 0
+    vrrpprio: Optional[int] = None  # VRRPv3 priority (1-254), for a vrrp vhid
+    vrrpinterval: Optional[int] = None  # VRRPv3 advertisement interval in centiseconds, for a vrrp vhid
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class HostFacts:
     pfsense: bool = False  # pfSense's base system owns net.inet.carp.preempt (interfaces_sync_setup() sets it to 1)
     preempt_at_install: Optional[int] = None  # net.inet.carp.preempt when `carp-pkg install` ran (its manifest)
     unicast_capable: Optional[bool] = None  # what the observed host showed (for its boot plan): see RunningState
+    vrrp_capable: Optional[bool] = None  # the same for `carpver 3` (FreeBSD 15+): see RunningState
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,9 @@ class RunningState:
     # Whether ifconfig takes `peer`/`peer6` (FreeBSD 14+): True/False when the release or the output format shows
     # it (a `peer ... peer6 ...` line under each carp: line, pfsync's `version:`), None when nothing tells.
     unicast_capable: Optional[bool] = None
+    # Whether ifconfig takes `carpver 3 vrrpprio P vrrpinterval I` (FreeBSD 15+): True when the release or the output
+    # shows it (a `vrrp:` line, pfsync `version: 1500`), False when the format is older than 14, None otherwise.
+    vrrp_capable: Optional[bool] = None
     host: HostFacts = field(default_factory=HostFacts)
 
     def vhid(self, interface: str, vhid: int) -> Optional[RunningVhid]:

@@ -29,7 +29,9 @@ _HEADER = re.compile(r"^(?P<name>[^\s:]+): flags=(?P<bits>[0-9a-fA-F]+)")
 _CARP = re.compile(r"^carp:\s+(?P<state>\S+)\s+vhid\s+(?P<vhid>\d+)\s+advbase\s+(?P<advbase>\d+)"
                    r"\s+advskew\s+(?P<advskew>\d+)(?:\s|$)")
 _PEER = re.compile(r"^peer\s+(?P<peer>\S+)\s+peer6\s+(?P<peer6>\S+)\s*$")
-_VRRP = re.compile(r"^vrrp:\s+(?P<state>\S+)\s+vrid\s+(?P<vhid>\d+)\s+prio\s+\d+\s+interval\s+\d+(?:\s|$)")
+_VRRP = re.compile(r"^vrrp:\s+(?P<state>\S+)\s+vrid\s+(?P<vhid>\d+)\s+prio\s+(?P<prio>\d+)\s+interval\s+(?P<interval>\d+)"
+                   r"(?:\s|$)")
+VRRP_PFSYNC_VERSION = 1500  # ifpfsync.c prints `version: 1500` only on FreeBSD 15 and later
 _PFSYNC_KEYS = ("syncdev:", "syncpeer:", "maxupd:")
 
 
@@ -42,6 +44,8 @@ class _Carp:
     peer: Optional[str] = None
     peer6: Optional[str] = None
     vrrp: bool = False  # a FreeBSD 15 `vrrp:` line (no peer line follows it)
+    prio: Optional[int] = None  # its VRRPv3 priority and interval (centiseconds)
+    interval: Optional[int] = None
 
 
 @dataclass
@@ -101,8 +105,10 @@ def _add_status(block: _Block, match: "re.Match[str]") -> None:
         return
     groups = match.groupdict()
     # A VRRPv3 vhid (FreeBSD 15 `carpver 3`) reports prio/interval, not advbase/advskew: 0 marks "not CARP timing".
+    vrrp = groups.get("advbase") is None
     carp = _Carp(vhid, match.group("state"), int(groups.get("advbase") or 0), int(groups.get("advskew") or 0),
-                 vrrp=groups.get("advbase") is None)
+                 vrrp=vrrp, prio=int(groups["prio"]) if vrrp else None,
+                 interval=int(groups["interval"]) if vrrp else None)
     block.carps.append(carp)
     if groups.get("advbase") is not None:
         block.awaiting_peer = carp
@@ -191,12 +197,15 @@ def _assemble(blocks: List[_Block]) -> RunningState:
         # Addresses naming a vhid that printed no status line (truncated output) are dropped, not guessed.
         vhids += [RunningVhid(interface=block.name, vhid=c.vhid, state=c.state, advbase=c.advbase,
                               advskew=c.advskew, addresses=tuple(members.get(c.vhid, ())), peer=c.peer,
-                              peer6=c.peer6)
+                              peer6=c.peer6, protocol="vrrp" if c.vrrp else "carp", vrrpprio=c.prio,
+                              vrrpinterval=c.interval)
                   for c in block.carps]
         if pfsync is None and block.name.startswith("pfsync"):
             pfsync = _pfsync(block)
+    unicast = _unicast_capable(blocks, pfsync)
     return RunningState(vhids=tuple(vhids), pfsync=pfsync, interfaces=tuple(b.name for b in blocks),
-                        host_addresses=tuple(hosts), unicast_capable=_unicast_capable(blocks, pfsync))
+                        host_addresses=tuple(hosts), unicast_capable=unicast,
+                        vrrp_capable=_vrrp_capable(blocks, pfsync, unicast))
 
 
 def _unicast_capable(blocks: List[_Block], pfsync: Optional[RunningPfsync]) -> Optional[bool]:
@@ -208,6 +217,16 @@ def _unicast_capable(blocks: List[_Block], pfsync: Optional[RunningPfsync]) -> O
     if carps or (pfsync is not None and (pfsync.syncok is not None or pfsync.maxupd is not None)):
         return False
     return None
+
+
+def _vrrp_capable(blocks: List[_Block], pfsync: Optional[RunningPfsync], unicast: Optional[bool]) -> Optional[bool]:
+    """What the output format says about `ifconfig ... carpver 3` (FreeBSD 15+): a `vrrp:` line (carp.c, 15.0 on) or
+    pfsync `version: 1500` proves it; a format older than 14 rules it out; a 14-style output could be either."""
+    if any(carp.vrrp for block in blocks for carp in block.carps):
+        return True
+    if pfsync is not None and pfsync.version is not None and pfsync.version >= VRRP_PFSYNC_VERSION:
+        return True
+    return False if unicast is False else None
 
 
 def _pfsync(block: _Block) -> RunningPfsync:
@@ -278,6 +297,9 @@ def vhid_rows(state: RunningState) -> List[dict]:
             "advskew": vhid.advskew,
             "peer": vhid.peer,
             "peer6": vhid.peer6,
+            "protocol": vhid.protocol,
+            "vrrpprio": vhid.vrrpprio,
+            "vrrpinterval": vhid.vrrpinterval,
         }
         for vhid in state.vhids
     ]

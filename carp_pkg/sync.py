@@ -75,7 +75,8 @@ def observe(backend: Backend, system: System, paths: Paths,
     host's facts (pfSense or not, preempt at install) merged in."""
     record = parse_record(system.read_text(paths.applied_state))
     running = with_digests(captured if captured is not None else backend.read_running(system, paths), record)
-    host = replace(host_facts(system, paths), unicast_capable=running.unicast_capable)
+    host = replace(host_facts(system, paths), unicast_capable=running.unicast_capable,
+                   vrrp_capable=running.vrrp_capable)
     return replace(running, password_salt=record.get("salt"), host=host), record
 
 

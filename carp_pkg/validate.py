@@ -9,10 +9,12 @@ from typing import Dict, List, Optional, Tuple
 
 from .configxml import HostInterface, RawConfig, RawEntry, shorten
 from .errors import ConfigError
-from .model import CARP_DEFAULT_PEER, CARP_MAXSKEW, CarpConfig, PfsyncSettings, Problem, Validation, VirtualIP
+from .model import (CARP, CARP_DEFAULT_PEER, CARP_MAXSKEW, PROTOCOLS, VRRP, VRRP_DEFAULT_INTERVAL, VRRP_DEFAULT_PRIO,
+                    CarpConfig, PfsyncSettings, Problem, Validation, VirtualIP)
 
 # sys/netinet/ip_carp.h CARP_KEY_LEN is 20; sbin/ifconfig/carp.c strlcpy()s `pass` into that buffer (19 bytes and
 # the NUL) and ip_carp.c HMACs the whole zero-padded buffer: every FreeBSD host keys on the first 19 bytes.
+MAX_PROBLEMS = 200  # reported at most; a file with more is not a config.xml with typos
 PASSWORD_LIMIT_BYTES = 255  # longer is refused outright: no one types that, and it would travel into every file
 PASSWORD_MAX_BYTES = 19
 # pfSense and OPNsense (src/etc/inc/interfaces.inc, interface_carp_configure) run the GUI password through
@@ -21,14 +23,18 @@ REWRITTEN_BY_PEERS = ((" ", "a space"), ("'", "a single quote"), ('"', "a double
 PFSYNC_DEFAULT_PEER = "224.0.0.240"  # sys/netinet/if_pfsync.h INADDR_PFSYNC_GROUP: the multicast default
 TRUE_WORDS = frozenset({"on", "yes", "true", "1"})
 FALSE_WORDS = frozenset({"", "off", "no", "false", "0"})
-# FreeBSD IFNAMSIZ and Linux IFNAMSIZ are 16 with the NUL. A name also becomes part of file names (ucarp
-# state) and script text, so only these characters are accepted, from any source, never escaped.
-DEVICE_NAME = re.compile(r"\A[A-Za-z0-9_.:][A-Za-z0-9_.:\-]{0,14}\Z")  # no leading "-": ifconfig would read an option
+from .names import DEVICE_NAME, valid_device_name  # noqa: F401 (re-exported: the rule lives in names.py)
 FIELD_ALIASES = {"premption": "preempt", "preemption": "preempt"}
-RANGES = {"vhid": (1, 255), "advskew": (0, 254), "advbase": (1, 255)}
-DEFAULTS = {"vhid": 1, "advskew": 0, "advbase": 1}
+# vrrpprio: RFC 5798 priority 1-254 (255 is the address owner); vrrpinterval: centiseconds in 12 bits (1-4095)
+RANGES = {"vhid": (1, 255), "advskew": (0, 254), "advbase": (1, 255), "vrrpprio": (1, 254), "vrrpinterval": (1, 4095)}
+DEFAULTS = {"vhid": 1, "advskew": 0, "advbase": 1, "vrrpprio": VRRP_DEFAULT_PRIO, "vrrpinterval": VRRP_DEFAULT_INTERVAL}
 KNOWN_FIELDS = ("interface", "ipaddress", "netmask", "password", "vhid", "advbase", "advskew",
-                "pfsync", "synciface", "syncpeer", "defer", "balancing", "preempt", "peer", "peer6")
+                "pfsync", "synciface", "syncpeer", "defer", "balancing", "preempt", "peer", "peer6",
+                "protocol", "vrrpprio", "vrrpinterval")
+CARP_ONLY = ("advskew", "advbase")  # fields a VRRP entry ignores (vrrpprio and vrrpinterval take their place)
+VRRP_ONLY = ("vrrpprio", "vrrpinterval")
+NO_VRRP_PASSWORD = ("VRRPv3 has no authentication: remove the password (a protocol vrrp entry cannot use one, and "
+                    "carp-pkg will not silently drop it)")
 SHOWN_INTERFACES = 12
 
 
@@ -44,6 +50,7 @@ class _Entry:
         self.problems = problems
         self.warnings = warnings
         self.fields: Dict[str, Optional[str]] = {}
+        self.vrrp = False  # a protocol vrrp entry: CARP's advskew warnings do not apply
         spelled: Dict[str, str] = {}
         for name in entry.repeated:
             self.problem(shorten(name), "is given more than once; keep one (which one counts would be a guess)")
@@ -92,7 +99,7 @@ class _Entry:
         if not low <= number <= high:
             self.problem(name, f"{number} is outside {low}-{high}")
             return None
-        if name == "advskew" and number > CARP_MAXSKEW:
+        if name == "advskew" and number >= CARP_MAXSKEW and not self.vrrp:
             self.warning(name, f"{number} advertises {CARP_MAXSKEW} on the wire, like every advskew from {CARP_MAXSKEW} "
                                f"to 254 (ip_carp.c caps it at CARP_MAXSKEW {CARP_MAXSKEW}): this host ties with a peer "
                                f"at {CARP_MAXSKEW} or more and with a master in maintenance mode (254), so no hand-over "
@@ -109,6 +116,35 @@ class _Entry:
         if word not in FALSE_WORDS:
             self.problem(name, f"{_shown(value)} is not a checkbox value (use on, or leave it out)")
         return False
+
+
+def _protocol(entry: _Entry) -> Optional[str]:
+    """carp (the default, also for an empty field) or vrrp; None when refused."""
+    value = entry.text("protocol")
+    if value is None:
+        return CARP if "protocol" not in entry.fields else None
+    word = value.strip().lower()
+    if not word:
+        return CARP
+    if word not in PROTOCOLS:
+        entry.problem("protocol", f"{_shown(value)} is not a protocol: give carp (the default) or vrrp (VRRPv3)")
+        return None
+    return word
+
+
+def _protocol_fields(entry: _Entry, protocol: str, numbers: Dict[str, Optional[int]], password: Optional[str]) -> bool:
+    """The fields that belong to the other protocol (a warning when set to anything but the default: the GUI
+    stores every default), and a password on a VRRP entry (refused). False when the entry is refused."""
+    ignored, use = (CARP_ONLY, "vrrpprio and vrrpinterval") if protocol == VRRP else (VRRP_ONLY, "protocol vrrp")
+    for name in ignored:
+        if numbers.get(name) is not None and numbers[name] != DEFAULTS[name] and entry.given(name):
+            reason = (f"a VRRP entry (protocol vrrp) has no {name}: its priority and interval are {use}"
+                      if protocol == VRRP else f"a CARP entry (protocol carp) has no {name}: it takes effect with {use}")
+            entry.warning(name, f"has no effect: {reason}")
+    if protocol == VRRP and password:
+        entry.problem("password", NO_VRRP_PASSWORD)
+        return False
+    return True
 
 
 def _address(entry: _Entry):
@@ -155,10 +191,6 @@ def _embedded_ipv4(address):
         if address in network:
             return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF), kind
     return None
-
-
-def valid_device_name(name: str) -> bool:
-    return bool(DEVICE_NAME.match(name)) and name not in (".", "..")
 
 
 def device_name_problem(name: str) -> str:
@@ -257,9 +289,9 @@ def _unicast_address(entry: _Entry, name: str, version: int, default: str) -> Op
         where = f"; an IPv{address.version} peer goes in <{other}>" if name in ("peer", "peer6") else ""
         entry.problem(name, f"{_shown(value)} is IPv{address.version}, not IPv{version}{where}")
         return None
-    if getattr(address, "scope_id", None) or (version == 6 and address.is_link_local):
-        entry.problem(name, f"{_shown(value)} is link-local: ifconfig takes no zone here; give the peer's global or "
-                            "unique-local address")
+    if getattr(address, "scope_id", None):
+        entry.problem(name, f"{_shown(value)} has a zone id: ifconfig takes none here (a link-local peer is sent on "
+                            "the vhid's own interface: ip_carp.c carp_send_ad_locked sets the scope); write it without %zone")
         return None
     if version == 6 and address.ipv4_mapped:
         entry.problem(name, f"{_shown(value)} is an IPv4-mapped IPv6 address")
@@ -381,7 +413,7 @@ def _group_conflicts(vips: List[Tuple[str, VirtualIP]], problems: List[Problem],
         key = (vip.interface, vip.vhid)
         if key in first:
             other_where, other = first[key]
-            for name in ("advskew", "advbase", "password", "peer", "peer6"):
+            for name in ("protocol", "advskew", "advbase", "password", "peer", "peer6", "vrrpprio", "vrrpinterval"):
                 if getattr(vip, name) != getattr(other, name):
                     shown = ("differs" if name == "password" else
                              f"{_or_none(getattr(vip, name))} vs {_or_none(getattr(other, name))}")
@@ -428,10 +460,16 @@ def examine(raw: RawConfig) -> Validation:
     vips: List[Tuple[str, VirtualIP]] = []
     pfsync_wishes: List[Tuple[_Entry, bool]] = []
     for raw_entry in raw.entries:
+        if len(problems) >= MAX_PROBLEMS:  # 65,536 entries of 64 misspelt fields would be 4 million lines
+            problems.append(Problem(f"config[{raw_entry.index}]", f"not checked, nor the entries after it: more than "
+                                    f"{MAX_PROBLEMS} problems already; fix those first"))
+            break
         entry = _Entry(raw_entry, problems, warnings)
         address = _address(entry)
         vip_address = _interface_with_prefix(entry, address) if address is not None else None
         device, friendly = _interface(entry, raw, address)
+        protocol = _protocol(entry)
+        entry.vrrp = protocol == VRRP
         numbers = {name: entry.number(name) for name in RANGES}
         password = _password(entry)
         peers = {"peer": _unicast_address(entry, "peer", 4, CARP_DEFAULT_PEER),
@@ -439,12 +477,15 @@ def examine(raw: RawConfig) -> Validation:
         flags = {name: entry.flag(name) for name in ("preempt", "balancing", "pfsync")}
         pfsync_wishes.append((entry, flags["pfsync"]))
         refused_peer = any(entry.given(name) and value is None for name, value in peers.items())
+        if protocol is None or not _protocol_fields(entry, protocol, numbers, password):
+            continue
         if vip_address is None or not device or password is None or None in numbers.values() or refused_peer:
             continue
         vips.append((entry.where, VirtualIP(
             address=vip_address, interface=device, vhid=numbers["vhid"], advbase=numbers["advbase"],
             advskew=numbers["advskew"], password=password, preempt=flags["preempt"],
             balancing=flags["balancing"], friendly_interface=friendly, peer=peers["peer"], peer6=peers["peer6"],
+            protocol=protocol, vrrpprio=numbers["vrrpprio"], vrrpinterval=numbers["vrrpinterval"],
         )))
     pfsync = _pfsync(pfsync_wishes, raw)
     _group_conflicts(vips, problems, balancing=any(v.balancing for _, v in vips))

@@ -2,10 +2,13 @@
 /*
  * carp_status.php
  *
- * Services: CARP (failover): Status. Shows `carp-pkg status --json` and offers
- * the maintenance / disable / reset-demotion actions. Every value shown comes
- * from carp-pkg and is HTML-escaped; actions run only on POST, where pfSense's
- * guiconfig.inc (csrf-magic) has already checked the __csrf_magic token.
+ * Services: CARP (failover): Status. The page body comes from carp-pkg, rendered from the one
+ * template `carp-pkg serve` also uses (carp_pkg/web/template.py): `carp-pkg serve --pfsense-fragment`
+ * prints the banners, the action buttons, the vhid and pfsync tables, "Configuration vs running"
+ * and the recent transitions, with every value HTML-escaped by carp-pkg. This file only runs the
+ * POSTed action and prints that body between pfSense's head.inc and foot.inc: it takes no decision
+ * and formats no value. Actions run only on POST, where pfSense's guiconfig.inc (csrf-magic) has
+ * already checked the __csrf_magic token; csrf-magic also adds the token to the body's form.
  * Licensed under the BSD 2-clause license.
  */
 
@@ -46,14 +49,12 @@ if ($_SERVER['REQUEST_METHOD'] === 'POST' && isset($_POST['action'])) {
 	}
 }
 
-$status = carp_pkg_status();
-$status_error = is_array($status) ? '' : $status;
-$status = is_array($status) ? $status : array();
-$maintenance = !empty($status['maintenance']);
-$sysctls = (isset($status['sysctls']) && is_array($status['sysctls'])) ? $status['sysctls'] : array();
-$carp_allowed = !isset($sysctls['allow']) || (int)$sysctls['allow'] !== 0;
-$vhids = (isset($status['vhids']) && is_array($status['vhids'])) ? $status['vhids'] : array();
-$pfsync = (isset($status['pfsync']) && is_array($status['pfsync'])) ? $status['pfsync'] : null;
+/* The auto-refresh toggle is a link: ?refresh=1 (exactly) turns it on; anything else leaves it off. */
+$carp_page_args = array('serve', '--pfsense-fragment');
+if (isset($_GET['refresh']) && $_GET['refresh'] === '1') {
+	$carp_page_args[] = '--refresh';
+}
+$carp_page = carp_pkg_run($carp_page_args);
 
 $pgtitle = array(gettext("Services"), gettext("CARP (failover)"), gettext("Status"));
 include("head.inc");
@@ -64,94 +65,18 @@ if ($input_errors) {
 if ($savemsg !== '') {
 	print_info_box(carp_h($savemsg), 'success');
 }
-if ($status_error !== '') {
-	print_info_box(carp_h(gettext('carp-pkg status failed: ') . $status_error), 'danger');
+if ($carp_page['rc'] !== 0) {
+	print_info_box(carp_h(gettext('carp-pkg status failed: ') . carp_pkg_failure_text($carp_page)), 'danger');
 }
 
 $tab_array = array();
 $tab_array[] = array(gettext("CARP Settings"), false, "/pkg_edit.php?xml=carp.xml");
 $tab_array[] = array(gettext("CARP Status"), true, "/carp_status.php");
 display_top_tabs($tab_array);
-?>
 
-<form action="carp_status.php" method="post" class="form-inline">
-	<div class="panel panel-default">
-		<div class="panel-heading"><h2 class="panel-title"><?=gettext("CARP")?></h2></div>
-		<div class="panel-body">
-			<p>
-				<?=gettext("Backend")?>: <strong><?=carp_h(isset($status['backend']) ? $status['backend'] : '')?></strong>
-				&nbsp; <?=gettext("CARP allowed")?>: <strong><?=carp_h(isset($sysctls['allow']) ? $sysctls['allow'] : '')?></strong>
-				&nbsp; <?=gettext("Preempt")?>: <strong><?=carp_h(isset($sysctls['preempt']) ? $sysctls['preempt'] : '')?></strong>
-				&nbsp; <?=gettext("Demotion")?>: <strong><?=carp_h(isset($sysctls['demotion']) ? $sysctls['demotion'] : '')?></strong>
-				&nbsp; <?=gettext("Maintenance mode")?>: <strong><?=carp_h($maintenance)?></strong>
-			</p>
-<?php if ($maintenance): ?>
-			<button type="submit" name="action" value="maintenance_off" class="btn btn-warning"><?=gettext("Leave Maintenance Mode")?></button>
-<?php else: ?>
-			<button type="submit" name="action" value="maintenance_on" class="btn btn-warning"><?=gettext("Enter Maintenance Mode")?></button>
-<?php endif; ?>
-<?php if ($carp_allowed): ?>
-			<button type="submit" name="action" value="disable" class="btn btn-danger"><?=gettext("Temporarily Disable CARP")?></button>
-<?php else: ?>
-			<button type="submit" name="action" value="enable" class="btn btn-success"><?=gettext("Enable CARP")?></button>
-<?php endif; ?>
-			<button type="submit" name="action" value="reset_demotion" class="btn btn-default"><?=gettext("Reset Demotion")?></button>
-		</div>
-	</div>
-</form>
+if ($carp_page['rc'] === 0) {
+	/* HTML built and escaped by carp-pkg (the program this package installs), printed as it is. */
+	echo $carp_page['stdout'];
+}
 
-<div class="panel panel-default">
-	<div class="panel-heading"><h2 class="panel-title"><?=gettext("Virtual host IDs")?></h2></div>
-	<div class="table-responsive">
-		<table class="table table-striped table-hover table-condensed">
-			<thead>
-				<tr>
-					<th><?=gettext("Interface")?></th>
-					<th><?=gettext("VHID")?></th>
-					<th><?=gettext("Addresses")?></th>
-					<th><?=gettext("State")?></th>
-					<th><?=gettext("Advbase")?></th>
-					<th><?=gettext("Advskew")?></th>
-					<th><?=gettext("Peer")?></th>
-				</tr>
-			</thead>
-			<tbody>
-<?php foreach ($vhids as $vhid): ?>
-<?php 	if (!is_array($vhid)) { continue; } ?>
-				<tr>
-					<td><?=carp_h(isset($vhid['interface']) ? $vhid['interface'] : '')?></td>
-					<td><?=carp_h(isset($vhid['vhid']) ? $vhid['vhid'] : '')?></td>
-					<td><?=carp_h(isset($vhid['addresses']) ? $vhid['addresses'] : array())?></td>
-					<td><?=carp_h(isset($vhid['state']) ? $vhid['state'] : '')?></td>
-					<td><?=carp_h(isset($vhid['advbase']) ? $vhid['advbase'] : '')?></td>
-					<td><?=carp_h(isset($vhid['advskew']) ? $vhid['advskew'] : '')?></td>
-					<td><?=carp_h(array_values(array_filter(array(
-						isset($vhid['peer']) ? $vhid['peer'] : null,
-						isset($vhid['peer6']) ? $vhid['peer6'] : null))))?></td>
-				</tr>
-<?php endforeach; ?>
-<?php if (!$vhids): ?>
-				<tr><td colspan="7"><?=gettext("No CARP virtual host IDs are running.")?></td></tr>
-<?php endif; ?>
-			</tbody>
-		</table>
-	</div>
-</div>
-
-<div class="panel panel-default">
-	<div class="panel-heading"><h2 class="panel-title"><?=gettext("State synchronisation (pfsync)")?></h2></div>
-	<div class="panel-body">
-<?php if ($pfsync === null): ?>
-		<p><?=gettext("pfsync is not configured.")?></p>
-<?php else: ?>
-		<dl class="dl-horizontal">
-<?php 	foreach (array('syncdev' => 'Sync interface', 'syncpeer' => 'Sync peer', 'maxupd' => 'Max updates',
-		'defer' => 'Defer', 'version' => 'Version', 'syncok' => 'Sync OK', 'up' => 'Up') as $key => $label): ?>
-			<dt><?=gettext($label)?></dt><dd><?=carp_h(isset($pfsync[$key]) ? $pfsync[$key] : '')?></dd>
-<?php 	endforeach; ?>
-		</dl>
-<?php endif; ?>
-	</div>
-</div>
-
-<?php include("foot.inc"); ?>
+include("foot.inc");

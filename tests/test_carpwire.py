@@ -409,6 +409,7 @@ def test_describe_row_for_a_real_advertisement_with_matching_config():
     groups = config(vip("192.0.2.100/24", 7, UCARP_PASSWORD)).groups()
     row = describe(decode(REAL_FROM_A), groups, 1700000000.25)
     assert row == {
+        "protocol": "carp",
         "time": 1700000000.25,
         "source": "192.0.2.1",
         "destination": "224.0.0.18",

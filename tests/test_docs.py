@@ -18,7 +18,7 @@ from carp_pkg.cli import build_parser
 from tests.helpers import TESTS
 
 PROJECT = os.path.dirname(TESTS)
-SAFE_COMMANDS = {"render", "validate", "compare", "rules", "status", "check", "sniff"}  # read-only, with captures
+SAFE_COMMANDS = {"render", "validate", "compare", "rules", "status", "check", "sniff", "metrics"}  # read-only, with captures
 FILE_OPTIONS = {"--config", "--against", "--sysctls", "--example"}
 
 

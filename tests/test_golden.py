@@ -59,6 +59,28 @@ def long_lan_password(text: str) -> str:
                                       "<password>twenty-four-byte-secret!</password>")
 
 
+def applied_vrrp_host(root) -> None:
+    """Issue 14: carp-pkg applied vrrp-freebsd15.xml before (its record), so vhid 1's password is known."""
+    from carp_pkg.fingerprint import password_digest
+    state = root / "var" / "db" / "carp-pkg"
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "applied.json").write_text('{"salt": "s", "vhids": {"igb0/1": "%s", "igb0/5": "%s"}}\n' % (
+        password_digest("s", "lan-secret"), password_digest("s", "")))
+
+
+def vrrp_faster(text: str) -> str:
+    return text.replace("<vrrpprio>100</vrrpprio>", "<vrrpprio>200</vrrpprio>").replace(
+        "<vrrpinterval>100</vrrpinterval>", "<vrrpinterval>2</vrrpinterval>")
+
+
+def vrrp_back_to_carp(text: str) -> str:
+    return text.replace("<protocol>vrrp</protocol>", "<password>vhid5-secret</password>")
+
+
+def carp_to_vrrp(text: str) -> str:
+    return text.replace("<password>lan-secret</password>", "<protocol>vrrp</protocol><vrrpprio>150</vrrpprio>")
+
+
 # name: (config fixture, how to change it, capture, command, how to prepare the root)
 CAPTURE_CASES = {
     # 11.1: maintenance mode says what it achieves (254 is advertised as 240)
@@ -84,6 +106,19 @@ CAPTURE_CASES = {
     # 11.5: on plain FreeBSD, the value found at install comes back when no VIP preempts
     "preempt-restore.freebsd": ("modern.xml", no_preempt, "freebsd-14.txt",
                                 ["sync", "--backend", "freebsd", "--dry-run"], installed_with_preempt_1),
+    # 14: FreeBSD 15 VRRPv3 (carpver 3) against the capture it describes: nothing but the preempt sysctl (which a
+    # capture does not show) when nothing changed; one vhid command for a new priority and interval; the switches
+    # between CARP and VRRPv3 both ways; a fresh host (release unknown: a warning)
+    "vrrp-unchanged.freebsd": ("vrrp-freebsd15.xml", None, "freebsd-15-vrrp.txt",
+                               ["sync", "--backend", "freebsd", "--dry-run"], applied_vrrp_host),
+    "vrrp-prio-interval.freebsd": ("vrrp-freebsd15.xml", vrrp_faster, "freebsd-15-vrrp.txt",
+                                   ["sync", "--backend", "freebsd", "--dry-run"], applied_vrrp_host),
+    "vrrp-to-carp.freebsd": ("vrrp-freebsd15.xml", vrrp_back_to_carp, "freebsd-15-vrrp.txt",
+                             ["sync", "--backend", "freebsd", "--dry-run"], applied_vrrp_host),
+    "carp-to-vrrp.freebsd": ("vrrp-freebsd15.xml", carp_to_vrrp, "freebsd-15-vrrp.txt",
+                             ["sync", "--backend", "freebsd", "--dry-run"], applied_vrrp_host),
+    "vrrp-status.freebsd": ("vrrp-freebsd15.xml", None, "freebsd-15-vrrp.txt",
+                            ["status", "--backend", "freebsd"], applied_vrrp_host),
 }
 
 

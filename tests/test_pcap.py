@@ -12,6 +12,7 @@ import struct
 import subprocess
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,15 +21,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carp_pkg.carpwire import build_advertisement, decode, verify
+from carp_pkg.wire import protocol112, vrrp
+from carp_pkg.wire.vrrp import VrrpAdvertisement
 from carp_pkg.commands import sniff
 from carp_pkg.errors import CommandError, ConfigError, EnvironmentProblem, ExitCode, InputError, UsageError
 from carp_pkg.model import CarpConfig, VirtualIP
 from carp_pkg.pcap import LATEST_TIMESTAMP, MAX_BLOCK, PcapError, PcapReader, read_frames
 
 from tests.helpers import run_cli
+from tests.test_vrrpwire import host_config, vrrp_vip
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pcap"
 REAL_CAPTURE = FIXTURES / "ucarp-real.pcap"
+KEEPALIVED_CAPTURE = FIXTURES / "keepalived-vrrp3.pcap"  # make_keepalived_capture.sh: VRRPv3, vrids 7 (IPv4), 9 (IPv6)
 
 PACKET = build_advertisement("192.0.2.7", 3, password="pw", addresses=["192.0.2.70"], counter=11)
 PACKET6 = build_advertisement("2001:db8::7", 4, password="pw", addresses=["2001:db8::70"], counter=12)
@@ -174,6 +179,35 @@ def test_real_tcpdump_capture_of_ucarp():
         password, address = passwords[adv.vhid]
         assert verify(adv, password, [address], style="ucarp") == "ok"
     assert all(f.timestamp > 1.6e9 for f in frames)
+
+
+def keepalived_advertisements():
+    with open(KEEPALIVED_CAPTURE, "rb") as stream:
+        reader = PcapReader(stream)
+        frames = list(reader)
+    assert reader.linktypes == (1,) and not reader.truncated and reader.skipped == 0
+    return frames, [protocol112.decode(f.packet) for f in frames]
+
+
+def test_real_tcpdump_capture_of_keepalived_vrrp3():
+    frames, advs = keepalived_advertisements()
+    assert len(frames) == 67 and all(f.timestamp > 1.6e9 for f in frames)
+    assert all(isinstance(a, VrrpAdvertisement) for a in advs)
+    b_link_local = "fe80::4086:a2ff:fefd:dc69"
+    seen = Counter((str(a.source), str(a.destination), a.vrid, a.priority) for a in advs)
+    assert seen == {
+        ("192.0.2.1", "224.0.0.18", 7, 150): 12,  # A, master of vrid 7
+        ("192.0.2.1", "224.0.0.18", 7, 0): 1,  # A's keepalived stops: it resigns
+        ("192.0.2.2", "224.0.0.18", 7, 100): 20,  # B takes vrid 7 over
+        ("192.0.2.2", "224.0.0.18", 7, 0): 1,
+        (b_link_local, "ff02::12", 9, 200): 32,  # B, master of vrid 9, from its link-local address
+        (b_link_local, "ff02::12", 9, 0): 1,
+    }
+    for adv in advs:
+        assert (adv.version, adv.type, adv.ttl, adv.interval, adv.reserved, adv.checksum_ok) == (3, 1, 255, 10, 0, True)
+        vip = "192.0.2.100" if adv.vrid == 7 else "2001:db8::100"
+        assert adv.addresses == (ipaddress.ip_address(vip),)
+        assert adv.family == ("inet" if adv.vrid == 7 else "inet6")
 
 
 # --- broken and truncated input --------------------------------------------------------------
@@ -539,8 +573,8 @@ def test_sniff_uses_the_default_config_when_present_and_survives_a_broken_one(tm
 
 def test_sniff_reports_malformed_packets_and_truncation(tmp_path):
     bad = PACKET[:30]
-    vrrp3 = PACKET[:20] + b"\x31" + PACKET[21:]
-    data = classic_pcap([((1, 0), bad), ((2, 0), vrrp3), ((3, 0), PACKET)], 101)
+    udp = PACKET[:9] + b"\x11" + PACKET[10:]
+    data = classic_pcap([((1, 0), bad), ((2, 0), udp), ((3, 0), PACKET)], 101)
     capture = tmp_path / "cut.pcap"
     capture.write_bytes(data + struct.pack("<IIII", 4, 0, 56, 56) + PACKET[:10])
     ctx = make_ctx(tmp_path)
@@ -552,7 +586,7 @@ def test_sniff_reports_malformed_packets_and_truncation(tmp_path):
     assert lines[1].startswith("1970-01-01T00:00:03.000000Z 192.0.2.7 > 224.0.0.18 vhid 3 ")
     assert len(lines) == 2
     err = ctx.err.getvalue()
-    assert "truncated capture" in err and "skipped 1 packet(s)" in err
+    assert "truncated capture" in err and "skipped 1 packet(s) that are not CARP or VRRP" in err
 
 
 def test_sniff_reads_standard_input(tmp_path, monkeypatch):
@@ -560,6 +594,106 @@ def test_sniff_reads_standard_input(tmp_path, monkeypatch):
     ctx = make_ctx(tmp_path)
     sniff.run(args(read="-", count=1), ctx)
     assert "vhid 7" in ctx.out.getvalue()
+
+
+def test_sniff_shows_keepalived_vrrp3_advertisements_without_a_config(tmp_path):
+    ctx = make_ctx(tmp_path)
+    assert sniff.run(args(read=str(KEEPALIVED_CAPTURE), count=2), ctx) == 0
+    assert ctx.out.getvalue().splitlines() == [
+        "2026-12-02T00:50:58.572249Z fe80::4086:a2ff:fefd:dc69 > ff02::12 vrrp vrid 9 prio 200 interval 10 cs, "
+        "addresses 2001:db8::100, checksum ok, auth none",
+        "2026-12-02T00:50:58.591087Z 192.0.2.1 > 224.0.0.18 vrrp vrid 7 prio 150 interval 10 cs, "
+        "addresses 192.0.2.100, checksum ok, auth none",
+    ]
+    assert ctx.err.getvalue() == ""
+
+
+def keepalived_config(interval7: int = 10) -> CarpConfig:
+    """Host A's config.xml for the capture's cluster: vrid 7 at priority 150, vrid 9 at 100, 10 cs."""
+    return host_config(vrrp_vip("192.0.2.100/24", 7, 150, interval7, "cpkva"),
+                       vrrp_vip("2001:db8::100/64", 9, 100, 10, "cpkva"), host=("192.0.2.1/24", "2001:db8::1/64"))
+
+
+def test_sniff_json_checks_vrrp_advertisements_against_the_config(tmp_path):
+    ctx = make_ctx(tmp_path, keepalived_config())
+    sniff.run(args(read=str(KEEPALIVED_CAPTURE), json=True, config="config.xml"), ctx)
+    rows = [json.loads(line) for line in ctx.out.getvalue().splitlines()]
+    assert len(rows) == 67
+    for row in rows:
+        assert {"protocol", "vrid", "priority", "interval_cs", "addresses", "checksum", "auth"} <= set(row)
+        assert (row["protocol"], row["interval_cs"], row["checksum"], row["auth"]) == ("vrrp", 10, "ok", "none")
+        assert (row["config"], row["config_differences"]) == ("ok", [])
+        assert "hmac" not in row and "vhid" not in row
+    assert Counter((r["vrid"], r["priority"]) for r in rows) == {(7, 150): 12, (7, 0): 2, (7, 100): 20, (9, 200): 32,
+                                                                   (9, 0): 1}
+
+
+def test_sniff_flags_a_vrrp_interval_that_differs_from_the_config(tmp_path):
+    ctx = make_ctx(tmp_path, keepalived_config(interval7=100))
+    sniff.run(args(read=str(KEEPALIVED_CAPTURE), config="config.xml"), ctx)
+    lines = ctx.out.getvalue().splitlines()
+    vrid7 = [line for line in lines if " vrrp vrid 7 " in line]
+    assert len(vrid7) == 34
+    assert all(line.endswith("auth none, config MISMATCH: interval 10 cs (config 100)") for line in vrid7)
+    assert all(line.endswith("auth none, config ok") for line in lines if " vrrp vrid 9 " in line)
+
+
+def test_sniff_shows_carp_and_vrrp_from_one_capture_in_order(tmp_path):
+    with open(REAL_CAPTURE, "rb") as stream:
+        carp_frames = list(PcapReader(stream))
+    vrrp_frames, _ = keepalived_advertisements()
+    records = [((1, 0), carp_frames[0].packet), ((2, 0), vrrp_frames[1].packet), ((3, 0), carp_frames[1].packet),
+               ((4, 0), vrrp_frames[0].packet)]
+    capture = tmp_path / "mixed.pcap"
+    capture.write_bytes(classic_pcap(records, 101))
+    ctx = make_ctx(tmp_path, REAL_CONFIG)
+    sniff.run(args(read=str(capture), config="config.xml", count=3), ctx)
+    lines = ctx.out.getvalue().splitlines()
+    assert len(lines) == 3  # --count counts advertisements of either kind
+    assert " vhid 7 " in lines[0] and lines[0].endswith("hmac ok")
+    assert " vrrp vrid 7 prio 150 " in lines[1] and lines[1].endswith("auth none, config carp-vhid")
+    assert " vhid 7 " in lines[2] and lines[2].endswith("hmac ok")
+    ctx = make_ctx(tmp_path)
+    sniff.run(args(read=str(capture), json=True), ctx)
+    rows = [json.loads(line) for line in ctx.out.getvalue().splitlines()]
+    assert [row.get("protocol", "carp") for row in rows] == ["carp", "vrrp", "carp", "vrrp"]
+
+
+@pytest.mark.parametrize("options", [(), ("--json",)], ids=["text", "json"])
+def test_malformed_vrrp_packets_are_one_row_each_through_the_command_line(tmp_path, options):
+    good = vrrp.build_advertisement("192.0.2.1", 7, priority=150, interval=10, addresses=["192.0.2.100"])
+    broken = [
+        good[:20] + good[20:26],  # short (IP length fixed below)
+        good[:23] + b"\x00" + good[24:],  # count 0
+        good[:23] + b"\x05" + good[24:],  # count 5 for one address
+        good[:24] + b"\x00\x00" + good[26:],  # interval 0
+        good[:20] + b"\x32" + good[21:],  # type 2
+    ]
+    packets = [p[:2] + struct.pack("!H", len(p)) + p[4:] for p in broken]
+    packets.append(good[:20] + b"\x41" + good[21:])  # version 4: the CARP decoder's, as ever: too short for CARP
+    capture = tmp_path / "broken.pcap"
+    capture.write_bytes(classic_pcap([((n, 0), p) for n, p in enumerate(packets, 1)] + [((9, 0), good)], 101))
+    result = run_cli(["--root", str(tmp_path), "sniff", "-r", str(capture), *options])
+    assert result.code == 0 and "Traceback" not in result.out + result.err
+    lines = result.out.splitlines()
+    assert len(lines) == len(packets) + 1
+    if options:
+        rows = [json.loads(line) for line in lines]
+        assert all(set(row) == {"time", "error"} for row in rows[:-1])
+        messages = [row["error"] for row in rows[:-1]]
+        assert rows[-1]["protocol"] == "vrrp" and rows[-1]["checksum"] == "ok"
+    else:
+        assert all(" malformed packet: " in line for line in lines[:-1])
+        messages = [line.split(" malformed packet: ", 1)[1] for line in lines[:-1]]
+        assert " vrrp vrid 7 prio 150 " in lines[-1]
+    assert messages == [
+        "VRRPv3 header needs 8 bytes, got 6",
+        "VRRPv3 advertisement with count 0 (it carries at least one address)",
+        "VRRPv3 count 5 makes 28 bytes of IPv4 advertisement, got 12",
+        "VRRPv3 max advertisement interval 0 (1 to 4095 centiseconds)",
+        "VRRPv3 type 2 is not an advertisement (1)",
+        "CARP header needs 36 bytes, got 12",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -683,3 +817,30 @@ def test_fresh_ucarp_capture_verifies(tmp_path):
         assert adv.checksum_ok
         assert verify(adv, password, [address]) == "ok"
         assert verify(adv, password + "x", [address]) == "mismatch"
+
+
+# --- real keepalived, end to end (root, ip, keepalived and tcpdump needed) ------------------------------
+
+KEEPALIVED_TOOLS = ("ip", "keepalived", "tcpdump")
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not all(shutil.which(tool) or os.path.exists(f"/usr/sbin/{tool}") for tool in KEEPALIVED_TOOLS),
+    reason="needs root, ip, keepalived and tcpdump to record real VRRPv3 advertisements",
+)
+def test_fresh_keepalived_capture_decodes_and_leaves_nothing_behind(tmp_path):
+    capture = tmp_path / "fresh.pcap"
+    env = {**os.environ, "PATH": os.environ.get("PATH", "") + ":/usr/sbin:/sbin"}
+    made = subprocess.run(["sh", str(FIXTURES / "make_keepalived_capture.sh"), str(capture)], capture_output=True,
+                          text=True, timeout=60, env=env)
+    assert made.returncode == 0, made.stderr
+    with open(capture, "rb") as stream:
+        advs = [protocol112.decode(f.packet) for f in read_frames(stream)]
+    seen = Counter((type(a).__name__, a.vrid, a.priority, a.interval, a.checksum_ok) for a in advs)
+    assert len(advs) >= 20, seen
+    assert all(isinstance(a, VrrpAdvertisement) and a.checksum_ok and a.interval == 10 for a in advs), seen
+    assert {a.vrid for a in advs} == {7, 9}, seen
+    assert {a.priority for a in advs if a.vrid == 7} >= {150, 0}, seen  # A masters vrid 7, then resigns it
+    assert {a.priority for a in advs if a.vrid == 9} >= {200}, seen
+    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    assert "cpkvr" not in namespaces

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from carp_pkg.web.page import PageData, PageOptions, render_fragment
+
 ROOT = Path(__file__).resolve().parent.parent
 PKGXML = ROOT / "pkgxml"
 STUBS = Path(__file__).resolve().parent / "stubs"
@@ -51,6 +53,14 @@ STATUS = {
                "syncok": True, "up": True},
 }
 RAW_INJECTIONS = ["<script>", "<img src=x", "<svg onload", "<iframe>", "<b>", "'onmouseover='"]
+# The page body: what `carp-pkg serve --pfsense-fragment` prints (the one template, rendered by carp-pkg)
+FRAGMENT_ARGV = ["serve", "--pfsense-fragment"]
+
+
+def fragment(status, refresh=False):
+    """What the real command prints for this status document (its own renderer, not a guess)."""
+    return render_fragment(PageData(status=status, check={"status": "OK", "findings": [], "unknown": None}),
+                           PageOptions(pfsense=True, refresh=refresh))
 
 
 class Stub:
@@ -83,6 +93,7 @@ class Stub:
 def stub(tmp_path):
     stub = Stub(tmp_path / "stub")
     stub.answer("status", stdout=json.dumps(STATUS))
+    stub.answer("serve", stdout=fragment(STATUS))
     return stub
 
 
@@ -106,10 +117,13 @@ def page(stub, method="GET", params=None, name="carp_status.php", directory=PKGX
     return result.stdout
 
 
-def call_inc(stub, function, *args, console=False):
+def call_inc(stub, function, *args, console=False, pending_notices=None):
+    """pending_notices: the pfSense notices already filed (get_notices()) when the function runs."""
     env = stub.env()
     if console:
         env["CARP_TEST_CONSOLE"] = "1"
+    if pending_notices is not None:
+        env["CARP_TEST_NOTICES"] = json.dumps(pending_notices)
     result = php([str(PHP_STUBS / "call_inc.php"), function, json.dumps(list(args))], env)
     assert_clean(result)
     return json.loads(result.stdout)
@@ -127,19 +141,26 @@ def test_status_page_escapes_every_value_from_carp_pkg(stub):
     html = page(stub)
     for raw in RAW_INJECTIONS:
         assert raw not in html, f"unescaped {raw!r} reached the page"
-    assert "&lt;script&gt;alert(&#039;x&#039;)&lt;/script&gt;" in html
-    assert "192.168.1.1/24, &lt;img src=x onerror=alert(2)&gt;" in html
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
+    assert "192.168.1.1/24<br>&lt;img src=x onerror=alert(2)&gt;" in html
     assert "MASTER&quot;&gt;&lt;svg onload=alert(3)&gt;" in html
     assert "em2&lt;iframe&gt;" in html
     assert "freebsd&lt;b&gt;" in html
 
 
+def test_status_page_prints_carp_pkgs_body_as_it_is_between_head_and_foot(stub):
+    html = page(stub).replace(f"<input type='hidden' name='__csrf_magic' value=\"{TOKEN}\" />", "")  # csrf-magic's
+    start = html.index(fragment(STATUS))
+    assert html.index("</html>") > start > html.index('<ul class="nav nav-pills">')
+    assert stub.argvs() == [FRAGMENT_ARGV]
+
+
 def test_status_page_shows_the_running_state(stub):
     html = page(stub)
-    assert "<td>1</td>" in html  # vhid
-    assert "<dd>128</dd>" in html  # pfsync maxupd
-    assert "<dd>yes</dd>" in html  # syncok
-    assert "Maintenance mode: <strong>no</strong>" in html
+    assert 'data-vhid="1"' in html
+    assert '<td id="carp-maxupd" class="">128</td>' in html
+    assert '<td id="carp-syncok" class="text-success">yes</td>' in html
+    assert '<td id="carp-maintenance" class="">no</td>' in html
 
 
 def test_status_page_form_posts_and_carries_the_csrf_token(stub):
@@ -148,9 +169,21 @@ def test_status_page_form_posts_and_carries_the_csrf_token(stub):
     assert html[form_start:].split(">", 1)[1].startswith(f"<input type='hidden' name='__csrf_magic' value=\"{TOKEN}\"")
 
 
+@pytest.mark.parametrize("query, argv", [
+    ({}, FRAGMENT_ARGV),
+    ({"refresh": "1"}, FRAGMENT_ARGV + ["--refresh"]),
+    ({"refresh": "0"}, FRAGMENT_ARGV),
+    ({"refresh": ["1"]}, FRAGMENT_ARGV),
+    ({"refresh": "1; --listen 0.0.0.0:80"}, FRAGMENT_ARGV),
+])
+def test_only_refresh_1_turns_the_auto_refresh_on(stub, query, argv):
+    page(stub, "GET", query)
+    assert stub.argvs() == [argv]
+
+
 def test_get_with_an_action_changes_nothing(stub):
     html = page(stub, "GET", {"action": "maintenance_on"})
-    assert stub.argvs() == [["status", "--json"]]
+    assert stub.argvs() == [FRAGMENT_ARGV]
     assert "CARP" in html
 
 
@@ -163,7 +196,7 @@ def test_get_with_an_action_changes_nothing(stub):
 ])
 def test_each_button_runs_its_command_on_post(stub, action, argv):
     page(stub, "POST", {"action": action, "__csrf_magic": TOKEN})
-    assert stub.argvs() == [argv, ["status", "--json"]]
+    assert stub.argvs() == [argv, FRAGMENT_ARGV]
 
 
 def test_post_without_the_csrf_token_runs_nothing(stub):
@@ -179,7 +212,7 @@ def test_post_with_a_forged_token_runs_nothing(stub):
 
 def test_unknown_action_is_refused_without_reaching_a_shell(stub):
     html = page(stub, "POST", {"action": "disable; touch /tmp/pwned", "__csrf_magic": TOKEN})
-    assert stub.argvs() == [["status", "--json"]]
+    assert stub.argvs() == [FRAGMENT_ARGV]
     assert "Unknown action." in html
 
 
@@ -188,7 +221,7 @@ def test_an_action_that_is_not_a_known_string_is_unknown_without_a_php_warning(s
     """`action[]=x` makes $_POST['action'] an array: it must be refused, not turned into "Array" with a warning."""
     html = page(stub, "POST", {"action": action, "__csrf_magic": TOKEN})  # page() fails on any PHP diagnostic
     assert "Unknown action." in html
-    assert stub.argvs() == [["status", "--json"]]
+    assert stub.argvs() == [FRAGMENT_ARGV]
 
 
 def test_action_success_message_is_escaped(stub):
@@ -206,7 +239,7 @@ def test_failed_action_shows_its_error_escaped(stub):
 
 
 def test_status_failure_is_shown_escaped(stub):
-    stub.answer("status", stderr="carp-pkg: error: <script>x</script> unreadable\n", rc=6)
+    stub.answer("serve", stderr="carp-pkg: error: <script>x</script> unreadable\n", rc=6)
     html = page(stub)
     assert "carp-pkg status failed: carp-pkg: error: &lt;script&gt;x&lt;/script&gt; unreadable" in html
     assert "<script>" not in html
@@ -216,14 +249,14 @@ def test_buttons_follow_the_state(stub):
     html = page(stub)
     assert 'value="maintenance_on"' in html and 'value="maintenance_off"' not in html
     assert 'value="disable"' in html and 'value="enable"' not in html
-    stub.answer("status", stdout=json.dumps({**STATUS, "maintenance": True, "sysctls": {"allow": 0}}))
+    stub.answer("serve", stdout=fragment({**STATUS, "maintenance": True, "sysctls": {"allow": 0}}))
     html = page(stub)
     assert 'value="maintenance_off"' in html and 'value="maintenance_on"' not in html
     assert 'value="enable"' in html and 'value="disable"' not in html
 
 
 def test_no_pfsync_and_no_vhids(stub):
-    stub.answer("status", stdout=json.dumps({**STATUS, "vhids": [], "pfsync": None}))
+    stub.answer("serve", stdout=fragment({**STATUS, "vhids": [], "pfsync": None}))
     html = page(stub)
     assert "No CARP virtual host IDs are running." in html
     assert "pfsync is not configured." in html
@@ -260,13 +293,14 @@ def test_install_and_deinstall_run_their_command(stub, function, command):
 
 def test_validation_asks_for_json_and_sends_only_the_entry_fields(stub, real_cli):
     stub.answer("validate", **real_cli.answer({}))  # what the real command answers, not a guess
+    new_fields = {"peer": "10.0.0.3", "peer6": "2001:db8::3", "syncpeer": "172.16.0.2", "defer": "on"}  # issue 11
     posted = {"ipaddress": "10.0.0.1", "netmask": "24", "vhid": "7", "premption": "on", "interface": "lan",
-              "xml": "carp.xml", "id": "0", "__csrf_magic": TOKEN, "password": "p'; rm -rf / #"}
+              "xml": "carp.xml", "id": "0", "__csrf_magic": TOKEN, "password": "p'; rm -rf / #", **new_fields}
     call_inc(stub, "carp_validate_input", posted)
     (call,) = stub.calls()
     assert call["argv"] == ["validate", "--entry-json", "-", "--json"]
     assert json.loads(call["stdin"]) == {"ipaddress": "10.0.0.1", "netmask": "24", "vhid": "7", "premption": "on",
-                                         "interface": "lan", "password": "p'; rm -rf / #"}
+                                         "interface": "lan", "password": "p'; rm -rf / #", **new_fields}
 
 
 def test_the_validate_command_line_is_one_the_real_carp_pkg_answers_in_json(stub, real_cli):
@@ -383,13 +417,19 @@ class RealCli:
     carp.inc runs `carp-pkg validate ...` with no --config (pfSense's /conf/config.xml is the default), so the
     test puts a two-line wrapper in front of the real command that adds `--config FIXTURE`; the arguments and
     standard input carp.inc sends reach the real command unchanged.
+
+    backend: what `--backend auto` would pick on the host being played. carp.inc gives no --backend, so on
+    pfSense (FreeBSD 14+) auto is `freebsd`, while on the Linux running these tests it is `ucarp`, which has no
+    unicast CARP: to play pfSense, the wrapper appends `--backend freebsd` after carp.inc's arguments.
     """
 
-    def __init__(self, directory: Path, config: Path):
+    def __init__(self, directory: Path, config: Path, backend: str = ""):
         self.config = config
         self.bin = directory / "carp-pkg"
         directory.mkdir(parents=True, exist_ok=True)
-        self.bin.write_text(f"#!/bin/sh\nexec {shlex.quote(str(CARP_PKG_REAL))} --config {shlex.quote(str(config))} \"$@\"\n")
+        after = f" --backend {shlex.quote(backend)}" if backend else ""
+        self.bin.write_text(f"#!/bin/sh\nexec {shlex.quote(str(CARP_PKG_REAL))} --config {shlex.quote(str(config))} "
+                            f"\"$@\"{after}\n")
         self.bin.chmod(0o755)
 
     def env(self) -> dict:
@@ -411,19 +451,37 @@ def real_cli(tmp_path):
     return RealCli(tmp_path / "real-bin", CONFIGS / "modern.xml")
 
 
-def edit_page(real_cli, params, cwd=None):
+@pytest.fixture
+def pfsense_cli(tmp_path):
+    """The real carp-pkg as pfSense runs it: `auto` there is the freebsd backend (see RealCli)."""
+    if not CARP_PKG_REAL.exists():
+        pytest.skip(f"LOUD SKIP: no real carp-pkg at {CARP_PKG_REAL} (pip install -e .); the input check is untested")
+    return RealCli(tmp_path / "pfsense-bin", CONFIGS / "modern.xml", backend="freebsd")
+
+
+def edit_page(cli, params, cwd=None):
     """POST the edit form to the stand-in pkg_edit.php, which runs carp.xml's validation command."""
     result = php([str(PHP_STUBS / "run_page.php"), str(PHP_STUBS / "pkg_edit.php"), "POST",
                   json.dumps({"xml": "carp.xml", "id": "0", "__csrf_magic": TOKEN, "save": "Save", **params})],
-                 real_cli.env(), cwd=cwd)
+                 cli.env(), cwd=cwd)
     assert_clean(result)
     return result.stdout
 
 
-def validate(real_cli, posted):
-    result = php([str(PHP_STUBS / "call_inc.php"), "carp_validate_input", json.dumps([posted])], real_cli.env())
+def validate_all(cli, posted):
+    """carp_validate_input() run by PHP: {input_errors, events, notices} (notices: as pfSense files them)."""
+    result = php([str(PHP_STUBS / "call_inc.php"), "carp_validate_input", json.dumps([posted])], cli.env())
     assert_clean(result)
-    return json.loads(result.stdout)["input_errors"]
+    return json.loads(result.stdout)
+
+
+def validate(cli, posted):
+    return validate_all(cli, posted)["input_errors"]
+
+
+def notices_shown(html):
+    """The notices the stand-in pkg_edit.php lists after the page, as pfSense's notice list shows them."""
+    return re.findall(r'<li class="notice">carp - (.*?)</li>', html)
 
 
 # modern.xml: lan is vtnet1, 10.0.0.2/24
@@ -436,16 +494,184 @@ def test_real_cli_accepts_a_valid_entry(real_cli):
     assert '<p class="saved">Saved.</p>' in edit_page(real_cli, VALID_ENTRY)
 
 
-def test_real_cli_vhid_0_and_a_25_byte_password_are_errors_on_those_fields(real_cli):
-    errors = validate(real_cli, {**VALID_ENTRY, "vhid": "0", "password": "p" * 25})
-    assert errors == [
-        "VHID Group: 0 is outside 1-255",
-        "Virtual IP Password: is 25 bytes; CARP keeps only 19 and would silently cut the rest, so peers configured "
-        "elsewhere would not agree"]
-    html = edit_page(real_cli, {**VALID_ENTRY, "vhid": "0", "password": "p" * 25})
-    assert "<li>VHID Group: 0 is outside 1-255</li>" in html
-    assert "<li>Virtual IP Password: is 25 bytes;" in html
+LONG_PASSWORD_WARNING = ("Virtual IP Password: is 25 bytes; only the first 19 count (characters 1-19): ifconfig "
+                         "strlcpy()s the key into CARP_KEY_LEN 20 and the kernel HMACs that buffer, so every FreeBSD "
+                         "host ignores the last 6 characters; carp-pkg gives every backend (ucarp too) exactly those "
+                         "19 bytes")
+
+
+def test_real_cli_vhid_0_is_the_one_error_and_a_25_byte_password_only_a_warning(real_cli):
+    """Issue 11: a password longer than 19 bytes is accepted (only its first 19 bytes count): it is shown as a
+    warning, and the entry is refused for its vhid alone."""
+    password = "p" * 24 + "q"
+    result = validate_all(real_cli, {**VALID_ENTRY, "vhid": "0", "password": password})
+    assert result["input_errors"] == ["VHID Group: 0 is outside 1-255"]
+    assert [n["notice"] for n in result["notices"]] == [
+        "CARP 10.0.0.50 (VHID 0): " + LONG_PASSWORD_WARNING]
+    html = edit_page(real_cli, {**VALID_ENTRY, "vhid": "0", "password": password})
+    assert re.findall(r"<li>(.*?)</li>", html) == ["VHID Group: 0 is outside 1-255"]
+    assert notices_shown(html) == ["CARP 10.0.0.50 (VHID 0): " + LONG_PASSWORD_WARNING]
     assert "Saved." not in html
+    for shown in (json.dumps(result), html):
+        assert password not in shown and password[:19] not in shown and "p" * 19 not in shown
+
+
+def test_real_cli_a_25_byte_password_alone_is_saved_with_its_warning(real_cli):
+    password = "p" * 24 + "q"
+    result = validate_all(real_cli, {**VALID_ENTRY, "password": password})
+    assert result["input_errors"] == []
+    (notice,) = result["notices"]
+    assert notice["notice"] == "CARP 10.0.0.50 (VHID 30): " + LONG_PASSWORD_WARNING
+    assert (notice["id"], notice["category"], notice["url"], notice["local_only"]) == (
+        "carp", "CARP (failover)", "/pkg.php?xml=carp.xml", True)  # local only: no e-mail for a form warning
+    html = edit_page(real_cli, {**VALID_ENTRY, "password": password})
+    assert '<p class="saved">Saved.</p>' in html and notices_shown(html) == [notice["notice"]]
+    assert password[:19] not in html
+
+
+def test_real_cli_a_password_peers_rewrite_is_saved_with_its_warning(real_cli):
+    """VALID_ENTRY's password has a space and quotes, which pfSense and OPNsense strip or escape."""
+    result = validate_all(real_cli, VALID_ENTRY)
+    assert result["input_errors"] == []
+    (notice,) = [n["notice"] for n in result["notices"]]
+    assert notice.startswith("CARP 10.0.0.50 (VHID 30): Virtual IP Password: contains a space and a single quote: ")
+    assert notice.endswith("in a mixed cluster use a password without spaces, quotes or backslashes")
+    assert VALID_ENTRY["password"] not in notice
+
+
+# --- issue 11: the unicast peers and pfsync's peer and defer, judged by the real carp-pkg as pfSense runs it ----
+PFSYNC_ENTRY = {**VALID_ENTRY, "password": "s3cret", "pfsync": "on", "synciface": "opt1"}  # opt1 = vtnet2
+
+
+@pytest.mark.parametrize("posted, error", [
+    ({"peer": "10.0.0.300"}, "Unicast Peer: '10.0.0.300' is not an IPv4 address"),
+    ({"peer": "224.0.0.18"}, "Unicast Peer: 224.0.0.18 is multicast; leave peer empty for the multicast default "
+                             "(224.0.0.18)"),
+    ({"peer6": "10.0.0.3"}, "Unicast Peer (IPv6): '10.0.0.3' is IPv4, not IPv6; an IPv4 peer goes in <peer>"),
+    ({"syncpeer": "224.0.0.240"}, "Synchronize Peer IP: 224.0.0.240 is multicast; leave syncpeer empty for the "
+                                  "multicast default (224.0.0.240)"),
+    ({"defer": "maybe"}, "Defer: 'maybe' is not a checkbox value (use on, or leave it out)"),
+])
+def test_real_cli_a_bad_new_field_is_an_error_on_that_field(pfsense_cli, posted, error):
+    assert validate(pfsense_cli, {**PFSYNC_ENTRY, **posted}) == [error]
+    html = edit_page(pfsense_cli, {**PFSYNC_ENTRY, **posted})
+    assert re.findall(r"<li>(.*?)</li>", html) == [html_escape(error)]
+    assert "Saved." not in html
+
+
+@pytest.mark.parametrize("posted", [
+    {"peer": "10.0.0.3"},
+    {"peer": "10.0.0.3", "syncpeer": "172.16.0.2", "defer": "on"},
+    {"syncpeer": "172.16.0.2"},
+    {"defer": "on"},
+    {"peer": "", "peer6": "", "syncpeer": "", "defer": ""},  # the form posts empty fields: multicast, no defer
+])
+def test_real_cli_valid_new_fields_pass(pfsense_cli, posted):
+    result = validate_all(pfsense_cli, {**PFSYNC_ENTRY, **posted})
+    assert (result["input_errors"], result["notices"]) == ([], [])
+    assert '<p class="saved">Saved.</p>' in edit_page(pfsense_cli, {**PFSYNC_ENTRY, **posted})
+
+
+def test_real_cli_a_peer6_on_an_ipv4_vip_is_saved_with_a_warning_on_its_field(pfsense_cli):
+    result = validate_all(pfsense_cli, {**PFSYNC_ENTRY, "peer6": "2001:db8::3"})
+    assert result["input_errors"] == []
+    assert [n["notice"] for n in result["notices"]] == [
+        "CARP 10.0.0.50 (VHID 30): Unicast Peer (IPv6): has no effect: vhid 30 on vtnet1 has no IPv6 address, so it "
+        "sends no IPv6 advertisements"]
+    assert '<p class="saved">Saved.</p>' in edit_page(pfsense_cli, {**PFSYNC_ENTRY, "peer6": "2001:db8::3"})
+
+
+def test_real_cli_what_the_backend_cannot_do_lands_on_the_field_too(real_cli):
+    """On Linux (auto = ucarp, no unicast CARP) the same valid peer is refused, on the Unicast Peer field."""
+    (error,) = validate(real_cli, {**PFSYNC_ENTRY, "peer": "10.0.0.3"})
+    assert error.startswith("Unicast Peer: vhid 30 on vtnet1 asks for a unicast peer; ucarp has no unicast CARP")
+
+
+def html_escape(text):
+    """What the stand-in print_input_errors() prints for a message (htmlspecialchars, PHP 8.1 defaults)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;").replace(
+        "'", "&#039;")
+
+
+# --- warnings: shown as notices, never blocking, escaped, never a password ---------------------------------
+def ok_answer(real_cli, warnings):
+    """The real command's answer for a valid entry, with these warnings in it."""
+    answer = json.loads(real_cli.answer({"interface": "lan", "ipaddress": "10.0.0.50", "vhid": "30",
+                                         "password": "s3cret"})["stdout"])
+    assert answer["ok"] is True and answer["problems"] == []
+    return json.dumps({**answer, "warnings": warnings})
+
+
+def test_warnings_become_notices_and_never_input_errors(stub, real_cli):
+    stub.answer("validate", stdout=ok_answer(real_cli, [
+        {"where": "config[0].advskew", "message": "250 advertises 240 on the wire"},
+        {"where": "config[0].preempt", "message": "one"},
+        {"where": "config", "message": "about the whole entry"}]))
+    result = call_inc(stub, "carp_validate_input", {**VALID_ENTRY, "advskew": "250"})
+    assert result["input_errors"] == []
+    assert [n["notice"] for n in result["notices"]] == [
+        "CARP 10.0.0.50 (VHID 30): Advertising Skew: 250 advertises 240 on the wire",
+        "CARP 10.0.0.50 (VHID 30): Preemption: one",
+        "CARP 10.0.0.50 (VHID 30): config: about the whole entry"]
+    assert {(n["id"], n["category"], n["priority"], n["local_only"]) for n in result["notices"]} == {
+        ("carp", "CARP (failover)", "1", True)}
+
+
+def test_warnings_do_not_block_the_save(stub, real_cli):
+    stub.answer("validate", stdout=ok_answer(real_cli, [{"where": "config[0].advskew", "message": "a warning"}]))
+    html = edit_page(stub, VALID_ENTRY)
+    assert '<p class="saved">Saved.</p>' in html and "input-errors" not in html
+    assert notices_shown(html) == ["CARP 10.0.0.50 (VHID 30): Advertising Skew: a warning"]
+
+
+def test_a_warning_is_escaped_on_one_line_and_bounded(stub, real_cli):
+    hostile = "<script>alert('x')</script> \xff\n<img src=x onerror=alert(1)>"
+    stub.answer("validate", stdout=ok_answer(real_cli, [{"where": "config[0].peer", "message": hostile},
+                                                        {"where": "config[0].peer6", "message": "y" * 2000}]))
+    html = edit_page(stub, {**VALID_ENTRY, "ipaddress": "<b>10.0.0.50</b>", "vhid": "30\"><svg>"})
+    body = html.split("<body>", 1)[1]
+    for raw in ("<script>", "<img", "<b>", "<svg"):
+        assert raw not in body, raw
+    first, second = notices_shown(html)
+    # the entry is named only by values that look like an address and a vhid; the text as file_notice() stores it
+    assert first == ("CARP: Unicast Peer: &lt;script&gt;alert(&#039;x&#039;)&lt;/script&gt; &yuml; "
+                     "&lt;img src=x onerror=alert(1)&gt;")  # one line: the newline became a space
+    assert second == "CARP: Unicast Peer (IPv6): " + "y" * (800 - len("CARP: Unicast Peer (IPv6): ")) + "..."
+
+
+def test_a_warning_never_shows_the_password(stub, real_cli):
+    password = "Sx7-MARKER-0123456789-tail"  # 26 bytes: CARP keys on its first 19
+    stub.answer("validate", stdout=ok_answer(real_cli, [
+        {"where": "config[0].password", "message": f"is {password}"},
+        {"where": "config[0].password", "message": f"starts with {password[:19]}!"},
+        {"where": "config[0].password", "message": "is 26 bytes"}]))
+    result = call_inc(stub, "carp_validate_input", {**VALID_ENTRY, "password": password})
+    assert [n["notice"] for n in result["notices"]] == [
+        "CARP 10.0.0.50 (VHID 30): Virtual IP Password: is ***",
+        "CARP 10.0.0.50 (VHID 30): Virtual IP Password: starts with ***!",
+        "CARP 10.0.0.50 (VHID 30): Virtual IP Password: is 26 bytes"]
+    assert "Sx7-MARKER" not in json.dumps(result)
+
+
+def test_a_malformed_warning_is_skipped_and_the_entry_still_passes(stub, real_cli):
+    stub.answer("validate", stdout=ok_answer(real_cli, ["text", 7, None, {"where": 3, "message": "m"},
+                                                        {"where": "config[0].vhid"}, {"message": "kept"}]))
+    result = call_inc(stub, "carp_validate_input", VALID_ENTRY)
+    assert result["input_errors"] == []
+    assert [n["notice"] for n in result["notices"]] == ["CARP 10.0.0.50 (VHID 30): kept"]
+    stub.answer("validate", stdout=ok_answer(real_cli, {"not": "a list"}))
+    result = call_inc(stub, "carp_validate_input", VALID_ENTRY)
+    assert (result["input_errors"], result["notices"]) == ([], [])
+
+
+def test_a_warning_still_pending_is_not_filed_again(stub, real_cli):
+    """Saving the same entry twice files its warning once; another entry's same warning is its own notice."""
+    stub.answer("validate", stdout=ok_answer(real_cli, [{"where": "config[0].advskew", "message": "a & <b>"}]))
+    first = call_inc(stub, "carp_validate_input", VALID_ENTRY)["notices"]
+    assert [n["notice"] for n in first] == ["CARP 10.0.0.50 (VHID 30): Advertising Skew: a &amp; &lt;b&gt;"]
+    assert call_inc(stub, "carp_validate_input", VALID_ENTRY, pending_notices=first)["notices"] == first
+    other = call_inc(stub, "carp_validate_input", {**VALID_ENTRY, "vhid": "31"}, pending_notices=first)["notices"]
+    assert [n["notice"] for n in other][1:] == ["CARP 10.0.0.50 (VHID 31): Advertising Skew: a &amp; &lt;b&gt;"]
 
 
 def test_real_cli_preempt_problem_lands_on_the_premption_field(real_cli):

@@ -24,7 +24,7 @@ PHP = shutil.which("php")
 
 ORIGINAL_FIELDS = ["ipaddress", "netmask", "password", "vhid", "advskew", "pfsync", "synciface", "balancing",
                    "premption"]
-NEW_FIELDS = ["interface", "advbase", "peer", "peer6", "syncpeer", "defer"]
+NEW_FIELDS = ["interface", "advbase", "peer", "peer6", "syncpeer", "defer", "protocol", "vrrpprio", "vrrpinterval"]
 
 
 def fields() -> dict:
@@ -93,6 +93,7 @@ def test_preemption_keeps_the_original_misspelt_name_so_old_configs_work():
     ("premption", "checkbox"), ("synciface", "interfaces_selection"), ("interface", "interfaces_selection"),
     ("netmask", "select"), ("vhid", "select"), ("advskew", "select"), ("advbase", "select"),
     ("peer", "input"), ("peer6", "input"), ("syncpeer", "input"), ("defer", "checkbox"),
+    ("protocol", "select"), ("vrrpprio", "input"), ("vrrpinterval", "input"),
 ])
 def test_field_types(name, kind):
     assert fields()[name].findtext("type") == kind
@@ -135,6 +136,17 @@ def test_help_texts_carry_the_corrections():
     assert "FreeBSD 5.4 to 9" in text_of("balancing")
     assert "net.inet.carp.preempt" in text_of("premption")
     assert "Synchrnoize" not in (PKGXML / "carp.xml").read_text()
+
+
+def test_vrrp_fields_say_what_they_do():
+    """Issue 14: protocol carp|vrrp, priority 1-254 (higher wins), interval in centiseconds 1-4095."""
+    assert [o.findtext("value") for o in fields()["protocol"].find("options").findall("option")] == ["carp", "vrrp"]
+    assert fields()["protocol"].findtext("default_value") == "carp"
+    assert "FreeBSD 15" in text_of("protocol") and "keepalived" in text_of("protocol")
+    assert "no password" in text_of("protocol")
+    assert "1-254" in text_of("vrrpprio") and "higher priority wins" in text_of("vrrpprio")
+    assert "centiseconds" in text_of("vrrpinterval") and "1-4095" in text_of("vrrpinterval")
+    assert fields()["vrrpprio"].findtext("default_value") == fields()["vrrpinterval"].findtext("default_value") == "100"
 
 
 def test_address_is_required():

@@ -45,8 +45,19 @@ MODERN = CarpConfig(
 )
 IPV6_ONLY_NO_PFSYNC = CarpConfig(vips=(vip("2001:db8::1/64", "igb0", 5), vip("2001:db8::2/64", "igb0", 6)))
 EMPTY = CarpConfig()
+# Issue 11: FreeBSD 14+ unicast CARP. vhid 10 on em0 (dual stack) advertises to 198.51.100.4 / 2001:db8:100::4,
+# vhid 11 on em0 to the same IPv4 peer (one pair of rules for both), vhid 20 on em1 stays on multicast, and
+# vhid 30's peer6 is inert (no IPv6 address: it sends no IPv6 advertisements).
+UNICAST = CarpConfig(
+    vips=(vip("198.51.100.1/24", "em0", 10, peer="198.51.100.4", peer6="2001:db8:100::4"),
+          vip("2001:db8:100::1/64", "em0", 10, peer="198.51.100.4", peer6="2001:db8:100::4"),
+          vip("198.51.100.11/24", "em0", 11, peer="198.51.100.4"),
+          vip("10.0.0.1/24", "em1", 20),
+          vip("10.0.1.1/24", "em3", 30, peer6="2001:db8:300::4")),
+    pfsync=PfsyncSettings(syncdev="em2", friendly_interface="opt1", syncpeer="172.16.0.2"),
+)
 
-CASES = {"seed": SEED, "modern": MODERN, "ipv6-only": IPV6_ONLY_NO_PFSYNC, "empty": EMPTY}
+CASES = {"seed": SEED, "modern": MODERN, "ipv6-only": IPV6_ONLY_NO_PFSYNC, "empty": EMPTY, "unicast": UNICAST}
 
 
 def check_golden(name: str, text: str) -> None:
@@ -87,9 +98,15 @@ def grammar_errors(text: str) -> list:
         if not RULE.match(line):
             errors.append(f"line {number}: {line}")
             continue
+        source = line.split(" from ", 1)[1].split(" ", 1)[0]
         destination = line.split(" to ", 1)[1].split(" ", 1)[0]
-        if destination != "any":
-            ipaddress.ip_address(destination)  # a typo'd group address would raise
+        family = re.search(r" (inet6?) proto ", line)
+        for address in (source, destination):
+            if address == "any":
+                continue
+            parsed = ipaddress.ip_address(address)  # a typo'd group or peer address would raise
+            if family is None or family.group(1) != ("inet6" if parsed.version == 6 else "inet"):
+                errors.append(f"line {number}: {address} needs the af keyword of its family: {line}")
     return errors
 
 
@@ -111,6 +128,17 @@ def test_grammar_check_rejects_broken_rules(broken):
 def test_grammar_check_rejects_an_impossible_group_address():
     with pytest.raises(ValueError):
         grammar_errors('pass quick on em0 inet proto carp from any to 224.0.0.999 no state label "x"\n')
+    with pytest.raises(ValueError):
+        grammar_errors('pass quick on em0 inet proto carp from 10.0.0.999 to any no state label "x"\n')
+
+
+@pytest.mark.parametrize("broken", [
+    'pass quick on em0 proto carp from 10.0.0.4 to any no state label "x"',  # an address without its af
+    'pass quick on em0 inet proto carp from 2001:db8::4 to any no state label "x"',  # the wrong af
+    'pass quick on em0 inet6 proto carp from any to 10.0.0.4 no state label "x"',
+])
+def test_grammar_check_rejects_an_address_of_the_wrong_family(broken):
+    assert grammar_errors(broken + "\n") != []
 
 
 @pytest.mark.skipif(shutil.which("pfctl") is None, reason="pfctl only exists on FreeBSD/pfSense")
@@ -128,6 +156,55 @@ def test_carp_passes_to_the_multicast_group_of_each_family_on_each_vip_interface
     assert 'pass quick on vtnet0 inet6 proto carp from any to ff02::12 no state label "carp-pkg: CARP on vtnet0"' in texts
     assert any(t.startswith("pass quick on vtnet1 inet proto carp") for t in texts)
     assert not any(t.startswith("pass quick on vtnet1 inet6") for t in texts), "no IPv6 VIP on vtnet1"
+
+
+def test_a_unicast_peer_gets_a_rule_for_each_direction_beside_the_group_rule():
+    """Issue 11: unicast advertisements go from the peer's address to this host's and back, never to
+    224.0.0.18 / ff02::12: the group rule alone would leave them to a default block."""
+    texts = [rule.text() for rule in carp_rules(UNICAST) if rule.interface == "em0"]
+    assert texts == [
+        'pass quick on em0 inet proto carp from any to 224.0.0.18 no state label "carp-pkg: CARP on em0"',
+        'pass quick on em0 inet proto carp from 198.51.100.4 to any no state label '
+        '"carp-pkg: CARP on em0 peer 198.51.100.4"',
+        'pass quick on em0 inet proto carp from any to 198.51.100.4 no state label '
+        '"carp-pkg: CARP on em0 peer 198.51.100.4"',
+        'pass quick on em0 inet6 proto carp from any to ff02::12 no state label "carp-pkg: CARP on em0"',
+        'pass quick on em0 inet6 proto carp from 2001:db8:100::4 to any no state label '
+        '"carp-pkg: CARP on em0 peer 2001:db8:100::4"',
+        'pass quick on em0 inet6 proto carp from any to 2001:db8:100::4 no state label '
+        '"carp-pkg: CARP on em0 peer 2001:db8:100::4"',
+    ]
+
+
+def test_a_multicast_vhid_and_an_inert_peer6_add_no_unicast_rule():
+    assert [r.text() for r in carp_rules(UNICAST) if r.interface == "em1"] == [
+        'pass quick on em1 inet proto carp from any to 224.0.0.18 no state label "carp-pkg: CARP on em1"']
+    em3 = [r for r in carp_rules(UNICAST) if r.interface == "em3"]
+    assert [(r.family, r.source, r.destination) for r in em3] == [("inet", "any", "224.0.0.18")]
+
+
+def test_a_unicast_advertisement_is_passed_by_a_rule_and_a_multicast_one_still_is():
+    """Each advertisement a vhid sends or receives, as (af, src, dst), meets a rule on its interface."""
+    def passed(interface, family, src, dst):
+        return any(r.interface == interface and r.family == family and r.source in ("any", src)
+                   and r.destination in ("any", dst) for r in carp_rules(UNICAST) if r.proto == "carp")
+    assert passed("em0", "inet", "198.51.100.4", "198.51.100.2")  # the peer's, to this host
+    assert passed("em0", "inet", "198.51.100.2", "198.51.100.4")  # this host's, to the peer
+    assert passed("em0", "inet6", "2001:db8:100::4", "2001:db8:100::2")
+    assert passed("em0", "inet6", "2001:db8:100::2", "2001:db8:100::4")
+    assert passed("em1", "inet", "10.0.0.3", "224.0.0.18")
+    assert not passed("em1", "inet", "10.0.0.3", "10.0.0.2")  # no unicast hole where no peer is set
+    assert not passed("em0", "inet", "198.51.100.9", "198.51.100.2")  # only the configured peer's
+
+
+def test_a_peer_is_checked_before_it_is_pasted_into_pf_syntax():
+    for peer in ("10.0.0.4 to any pass all", '10.0.0.4"', "224.0.0.18", "0.0.0.0", "010.0.0.4", "any"):
+        with pytest.raises(ConfigError):
+            carp_rules(CarpConfig(vips=(vip("10.0.0.1/24", "em0", 1, peer=peer),)))
+    with pytest.raises(ConfigError):  # an IPv6 peer in the IPv4 slot
+        carp_rules(CarpConfig(vips=(vip("10.0.0.1/24", "em0", 1, peer="2001:db8::4"),)))
+    with pytest.raises(ConfigError):
+        carp_rules(CarpConfig(vips=(vip("2001:db8::1/64", "em0", 1, peer6="2001:db8:0:0::4"),)))  # not canonical
 
 
 def test_one_rule_per_interface_and_family_even_with_many_vhids():
@@ -172,8 +249,11 @@ def test_anchor_line_is_what_the_main_ruleset_needs():
 device_names = st.from_regex(r"\A[a-z]{2,5}[0-9]{1,3}\Z")
 v4 = st.integers(min_value=1, max_value=2 ** 24 - 2).map(lambda n: ipaddress.ip_interface(f"{ipaddress.IPv4Address(0x0A000000 + n)}/8"))
 v6 = st.integers(min_value=1, max_value=2 ** 64).map(lambda n: ipaddress.ip_interface(f"{ipaddress.IPv6Address((0x20010DB8 << 96) + n)}/64"))
+peers = st.one_of(st.none(), st.integers(min_value=1, max_value=254).map(lambda n: f"192.0.2.{n}"))
+peers6 = st.one_of(st.none(), st.integers(min_value=1, max_value=2 ** 16).map(
+    lambda n: str(ipaddress.IPv6Address((0x20010DB8FFFF << 80) + n))))
 vips = st.lists(st.builds(VirtualIP, address=st.one_of(v4, v6), interface=device_names,
-                          vhid=st.integers(min_value=1, max_value=255)), max_size=8)
+                          vhid=st.integers(min_value=1, max_value=255), peer=peers, peer6=peers6), max_size=8)
 
 
 @settings(max_examples=150, deadline=None)
@@ -183,9 +263,17 @@ def test_any_valid_config_gives_grammatical_complete_rules(vips, syncdev):
     text = render_rules(config)
     assert grammar_errors(text) == []
     carp = [r for r in carp_rules(config) if r.proto == "carp"]
+    groups = [r for r in carp if r.source == "any" and r.destination in ("224.0.0.18", "ff02::12")]
     expected = {(v.interface, v.family) for v in vips}
-    assert {(r.interface, r.family) for r in carp} == expected
-    assert len(carp) == len(expected)
+    assert {(r.interface, r.family) for r in groups} == expected
+    assert len(groups) == len(expected)
+    # every (interface, family, peer) a vhid advertises to has exactly its two rules, and nothing else is unicast
+    wanted = {(g.interface, family, peer) for g in config.groups()
+              for family, peer in (("inet", g.peer), ("inet6", g.peer6))
+              if peer is not None and any((a.version == 6) == (family == "inet6") for a in g.addresses)}
+    unicast = [r for r in carp if r not in groups]
+    assert sorted((r.interface, r.family, r.source) for r in unicast if r.source != "any") == sorted(wanted)
+    assert sorted((r.interface, r.family, r.destination) for r in unicast if r.source == "any") == sorted(wanted)
     assert sum(r.proto == "pfsync" for r in carp_rules(config)) == (1 if syncdev else 0)
 
 
@@ -255,6 +343,22 @@ SEED_CONFIG_XML = """<?xml version="1.0"?>
 	</installedpackages>
 </pfsense>
 """
+
+
+def test_cli_passes_the_unicast_peers_of_a_config_xml(capsys, tmp_path):
+    """peers.xml: vhid 10 on wan (em0) has peer 198.51.100.4 and peer6 2001:db8:100::4, validated by the CLI."""
+    from carp_pkg import cli
+    config_xml = Path(__file__).parent / "fixtures" / "config" / "peers.xml"
+    assert cli.main(["--root", str(tmp_path), "--config", str(config_xml), "rules"]) == 0
+    text = capsys.readouterr().out
+    assert grammar_errors(text) == []
+    for line in ('pass quick on em0 inet proto carp from 198.51.100.4 to any no state',
+                 'pass quick on em0 inet proto carp from any to 198.51.100.4 no state',
+                 'pass quick on em0 inet6 proto carp from 2001:db8:100::4 to any no state',
+                 'pass quick on em0 inet6 proto carp from any to 2001:db8:100::4 no state',
+                 'pass quick on em1 inet proto carp from any to 224.0.0.18 no state'):
+        assert line in text
+    assert "from 10." not in text and "to 10." not in text  # lan (em1) has no peer
 
 
 def test_cli_prints_the_golden_rules_for_a_seed_style_config(tmp_path, capsys):

@@ -41,6 +41,7 @@ def test_freebsd_14_parent_interface_vhids_with_peer_lines():
 def test_freebsd_12_vhid_without_address_and_pfsync_with_syncpeer():
     assert parse_fixture("freebsd-12.txt") == RunningState(
         unicast_capable=False,  # carp or pfsync lines of a release before 14
+        vrrp_capable=False,  # ... so no `carpver 3` either (FreeBSD 15)
         vhids=(
             RunningVhid("em0", 1, "BACKUP", 1, 0, (ip("192.168.1.1/24"),)),
             RunningVhid("em0", 3, "INIT", 1, 50, ()),
@@ -55,6 +56,7 @@ def test_freebsd_12_vhid_without_address_and_pfsync_with_syncpeer():
 def test_freebsd_8_carp_interfaces_take_the_vhid_from_their_carp_line():
     assert parse_fixture("freebsd-8-legacy.txt") == RunningState(
         unicast_capable=False,  # carp or pfsync lines of a release before 14
+        vrrp_capable=False,  # ... so no `carpver 3` either (FreeBSD 15)
         vhids=(
             RunningVhid("carp0", 1, "MASTER", 1, 0, (ip("192.168.1.1/24"),)),
             RunningVhid("carp1", 2, "BACKUP", 1, 10, (ip("203.0.113.1/24"),)),
@@ -69,6 +71,7 @@ def test_freebsd_8_carp_interfaces_take_the_vhid_from_their_carp_line():
 def test_freebsd_9_pfsync_defer_on_with_syncpeer_and_an_unconfigured_carp_interface():
     assert parse_fixture("freebsd-9-pfsync-defer.txt") == RunningState(
         unicast_capable=False,  # carp or pfsync lines of a release before 14
+        vrrp_capable=False,  # ... so no `carpver 3` either (FreeBSD 15)
         vhids=(
             RunningVhid("carp0", 1, "MASTER", 1, 0, (ip("192.0.2.1/24"), ip("192.0.2.3/32"))),
             RunningVhid("carp1", 2, "BACKUP", 2, 100, (ip("2001:db8:2::1/64"),)),
@@ -83,6 +86,7 @@ def test_freebsd_9_pfsync_defer_on_with_syncpeer_and_an_unconfigured_carp_interf
 def test_freebsd_13_two_vhids_on_one_interface_with_ipv6_vips():
     assert parse_fixture("freebsd-13-two-vhids-ipv6.txt") == RunningState(
         unicast_capable=False,  # carp or pfsync lines of a release before 14
+        vrrp_capable=False,  # ... so no `carpver 3` either (FreeBSD 15)
         vhids=(
             RunningVhid("vtnet0", 1, "MASTER", 1, 0,
                         (ip("203.0.113.10/24"), ip("203.0.113.11/32"), ip("2001:db8:113::10/64"))),
@@ -99,10 +103,12 @@ def test_freebsd_13_two_vhids_on_one_interface_with_ipv6_vips():
 def test_freebsd_15_unicast_peer_and_a_vrrp_vhid():
     assert parse_fixture("freebsd-15-vrrp.txt") == RunningState(
         unicast_capable=True,  # peer lines / pfsync version: (14+)
+        vrrp_capable=True,  # a vrrp: line (15+)
         vhids=(
             RunningVhid("igb0", 1, "MASTER", 1, 0, (ip("192.0.2.1/24"),), peer="192.0.2.3", peer6="ff02::12"),
             # carpver 3: the kernel reports prio/interval, so advbase/advskew are 0 ("not CARP timing").
-            RunningVhid("igb0", 5, "BACKUP", 0, 0, (ip("192.0.2.5/24"),)),
+            RunningVhid("igb0", 5, "BACKUP", 0, 0, (ip("192.0.2.5/24"),), protocol="vrrp", vrrpprio=100,
+                        vrrpinterval=100),
         ),
         pfsync=RunningPfsync(syncdev="igb1", syncpeer="10.0.0.2", maxupd=64, defer=True, version=1500, syncok=False,
                              up=True),
@@ -193,6 +199,7 @@ def test_damaged_lines_are_skipped_and_the_rest_is_kept():
     )
     assert parse_ifconfig(text) == RunningState(
         unicast_capable=False,  # its one carp: line has no well-formed peer line under it
+        vrrp_capable=False,
         vhids=(RunningVhid("em0", 1, "MASTER", 1, 0, (ip("192.0.2.1/24"),)),),
         interfaces=("em0",),
         host_addresses=(("em0", ip("192.0.2.2/24")),),
@@ -284,17 +291,26 @@ def test_sysctls_from_a_mapping_skip_values_that_are_not_numbers():
 def test_vhid_rows_for_status_json():
     assert vhid_rows(parse_fixture("freebsd-14.txt")) == [
         {"interface": "em0", "vhid": 10, "addresses": ["198.51.100.1/24", "2001:db8:100::1/64"], "state": "MASTER",
-         "advbase": 1, "advskew": 0, "peer": "224.0.0.18", "peer6": "ff02::12"},
+         "advbase": 1, "advskew": 0, "peer": "224.0.0.18", "peer6": "ff02::12", "protocol": "carp", "vrrpprio": None, "vrrpinterval": None},
         {"interface": "em1", "vhid": 20, "addresses": ["10.0.0.1/24"], "state": "BACKUP", "advbase": 2,
-         "advskew": 100, "peer": "224.0.0.18", "peer6": "ff02::12"},
+         "advskew": 100, "peer": "224.0.0.18", "peer6": "ff02::12", "protocol": "carp", "vrrpprio": None, "vrrpinterval": None},
     ]
 
 
 def test_vhid_rows_of_a_legacy_host_have_no_peer():
     rows = vhid_rows(parse_fixture("freebsd-8-legacy.txt"))
     assert rows[1] == {"interface": "carp1", "vhid": 2, "addresses": ["203.0.113.1/24"], "state": "BACKUP",
-                       "advbase": 1, "advskew": 10, "peer": None, "peer6": None}
+                       "advbase": 1, "advskew": 10, "peer": None, "peer6": None, "protocol": "carp", "vrrpprio": None, "vrrpinterval": None}
     json.dumps(rows)
+
+
+def test_vhid_rows_of_a_vrrp_vhid_show_its_priority_and_interval():
+    """Issue 14: a FreeBSD 15 `carpver 3` vhid in `status --json`."""
+    rows = vhid_rows(parse_fixture("freebsd-15-vrrp.txt"))
+    assert rows[1] == {"interface": "igb0", "vhid": 5, "addresses": ["192.0.2.5/24"], "state": "BACKUP",
+                       "advbase": 0, "advskew": 0, "peer": None, "peer6": None, "protocol": "vrrp", "vrrpprio": 100,
+                       "vrrpinterval": 100}
+    assert rows[0]["protocol"] == "carp"
 
 
 def test_pfsync_json():

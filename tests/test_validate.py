@@ -111,9 +111,22 @@ def test_advskew_above_240_is_valid_but_warned_that_it_advertises_240(advskew):
                               "to 254 (ip_carp.c caps it at CARP_MAXSKEW 240)")
 
 
-@pytest.mark.parametrize("advskew", [0, 100, 239, 240])
-def test_advskew_up_to_240_has_no_warning(advskew):
+@pytest.mark.parametrize("advskew", [0, 100, 239])
+def test_advskew_below_240_has_no_warning(advskew):
     assert warnings_of(f"<ipaddress>192.168.1.1</ipaddress><advskew>{advskew}</advskew>") == []
+
+
+def test_advskew_240_already_ties_with_maintenance_mode_and_warns():
+    """DEMOTE_ADVSKEW caps at CARP_MAXSKEW 240: a backup at 240 advertises what a master at 254 does."""
+    assert [w.split(":")[0] for w in warnings_of("<ipaddress>192.168.1.1</ipaddress><advskew>240</advskew>")] == \
+        ["config[0].advskew"]
+
+
+def test_a_link_local_peer6_is_accepted_without_a_zone():
+    """ip_carp.c carp_send_ad_locked scopes a link-local destination to the vhid's own interface."""
+    config, problems = check(config_with("<ipaddress>2001:db8::1</ipaddress><netmask>64</netmask>"
+                                         "<interface>lan</interface><peer6>fe80::3</peer6>"))
+    assert problems == [] and config.vips[0].peer6 == "fe80::3"
 
 
 def test_warnings_do_not_fail_validate_and_are_shown_on_every_face(tmp_path):
@@ -160,8 +173,7 @@ def test_peer_and_peer6_are_read_canonical():
     ("peer", "192.168.001.3", "leading zeros"),
     ("peer", "255.255.255.255", "cannot be a peer"),
     ("peer", "0.0.0.0", "cannot be a peer"),
-    ("peer6", "fe80::3", "is link-local"),
-    ("peer6", "fe80::3%em1", "is link-local"),
+    ("peer6", "fe80::3%em1", "has a zone id"),
     ("peer6", "ff02::12", "is multicast"),
 ])
 def test_peer_values_are_checked(field, value, message):
@@ -338,3 +350,79 @@ def test_a_long_password_gives_ucarp_the_same_19_bytes(tmp_path):
                                       "<password>" + "k" * 19 + "-ignored</password>"))
     [password_file] = [f for f in Ucarp(state_dir=str(tmp_path)).plan(config, EMPTY).files if f.secret]
     assert password_file.content == "k" * 19 + "\n"
+
+
+# --- issue 14: protocol vrrp, vrrpprio, vrrpinterval
+VRRP = "<interface>lan</interface><ipaddress>192.168.1.1</ipaddress><vhid>5</vhid><protocol>vrrp</protocol>"
+
+
+def test_protocol_defaults_to_carp_and_vrrp_reads_its_priority_and_interval():
+    plain = build_config(config_with("<ipaddress>192.168.1.1</ipaddress>"))
+    assert (plain.vips[0].protocol, plain.vips[0].vrrpprio, plain.vips[0].vrrpinterval) == ("carp", 100, 100)
+    [group] = build_config(config_with(VRRP + "<vrrpprio>200</vrrpprio><vrrpinterval>2</vrrpinterval>")).groups()
+    assert (group.protocol, group.vrrp, group.vrrpprio, group.vrrpinterval) == ("vrrp", True, 200, 2)
+    assert build_config(config_with(VRRP.replace("vrrp<", "VRRP<"))).vips[0].protocol == "vrrp"
+    assert build_config(config_with(VRRP.replace("vrrp<", "<"))).vips[0].protocol == "carp"  # empty: the default
+
+
+@pytest.mark.parametrize("extra, problem", [
+    ("<vrrpprio>0</vrrpprio>", "config[0].vrrpprio: 0 is outside 1-254"),
+    ("<vrrpprio>255</vrrpprio>", "config[0].vrrpprio: 255 is outside 1-254"),
+    ("<vrrpinterval>0</vrrpinterval>", "config[0].vrrpinterval: 0 is outside 1-4095"),
+    ("<vrrpinterval>4096</vrrpinterval>", "config[0].vrrpinterval: 4096 is outside 1-4095"),
+    ("<vrrpinterval>0.5</vrrpinterval>", "config[0].vrrpinterval: '0.5' is not a whole number"),
+    ("<password>secret</password>", "config[0].password: VRRPv3 has no authentication: remove the password"),
+])
+def test_vrrp_values_are_checked_with_their_place(extra, problem):
+    [found] = problems_of(VRRP + extra)
+    assert found.startswith(problem)
+
+
+def test_an_unknown_protocol_is_named():
+    assert problems_of(VRRP.replace("vrrp<", "vrrp2<")) == [
+        "config[0].protocol: 'vrrp2' is not a protocol: give carp (the default) or vrrp (VRRPv3)"]
+
+
+def test_fields_of_the_other_protocol_are_warned_only_when_they_differ_from_the_gui_default():
+    assert warnings_of(VRRP + "<advskew>0</advskew><advbase>1</advbase>") == []  # what the GUI stores
+    assert warnings_of(VRRP + "<advskew>100</advskew>") == [
+        "config[0].advskew: has no effect: a VRRP entry (protocol vrrp) has no advskew: its priority and interval "
+        "are vrrpprio and vrrpinterval"]
+    assert warnings_of(PEERED + "<vrrpprio>100</vrrpprio>") == []
+    assert warnings_of(PEERED + "<vrrpinterval>5</vrrpinterval>") == [
+        "config[0].vrrpinterval: has no effect: a CARP entry (protocol carp) has no vrrpinterval: it takes effect "
+        "with protocol vrrp"]
+    assert warnings_of(VRRP + "<advskew>250</advskew>")[0].startswith("config[0].advskew: has no effect")
+
+
+def test_entries_sharing_a_vhid_must_agree_on_protocol_priority_and_interval():
+    second = VRRP.replace("192.168.1.1", "192.168.1.4")
+    assert problems_of(VRRP, second.replace("<protocol>vrrp</protocol>", "")) == [
+        "config[1].protocol: vhid 5 on em1 is shared with config[0]; protocol must match (carp vs vrrp)"]
+    assert problems_of(VRRP + "<vrrpprio>200</vrrpprio>", second + "<vrrpinterval>2</vrrpinterval>") == [
+        "config[1].vrrpprio: vhid 5 on em1 is shared with config[0]; vrrpprio must match (100 vs 200)",
+        "config[1].vrrpinterval: vhid 5 on em1 is shared with config[0]; vrrpinterval must match (2 vs 100)"]
+
+
+def test_maintenance_puts_a_vrrp_vhid_at_the_lowest_priority():
+    config = build_config(config_with(VRRP + "<vrrpprio>200</vrrpprio>",
+                                      PEERED.replace("<vhid>5", "<vhid>6").replace("192.168.1.1", "192.168.1.6")))
+    vrrp, carp = config.in_maintenance().groups()
+    assert (vrrp.vrrpprio, carp.advskew, carp.vrrpprio) == (1, 254, 100)
+
+
+@pytest.mark.parametrize("backend, message", [
+    ("ucarp", "config[0].protocol: vhid 5 on em1 is VRRPv3 (protocol vrrp); ucarp speaks CARP only: use --backend "
+              "keepalived on Linux (or the freebsd backend on FreeBSD 15), or protocol carp"),
+    ("freebsd-legacy", "config[0].protocol: vhid 5 on em1 is VRRPv3 (protocol vrrp), but FreeBSD 5.4-9 (the "
+                       "freebsd-legacy backend) speaks CARP only: VRRPv3 needs FreeBSD 15 (the freebsd backend, "
+                       "`carpver 3`) or Linux (the keepalived backend)"),
+])
+def test_vrrp_is_refused_by_the_backends_that_cannot_and_they_name_one_that_can(backend, message, tmp_path):
+    path = tmp_path / "config.xml"
+    path.write_bytes(b"<pfsense>" + LAN + b"<installedpackages><carp><config>" + VRRP.encode() +
+                     b"</config></carp></installedpackages></pfsense>")
+    result = run_cli(["--config", str(path), "validate", "--backend", backend])
+    assert result.code == 3 and message in result.err
+    assert run_cli(["--config", str(path), "validate", "--backend", "keepalived"]).code == 0
+    assert run_cli(["--config", str(path), "validate", "--backend", "freebsd"]).code == 0

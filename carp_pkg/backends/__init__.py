@@ -28,10 +28,16 @@ def _ucarp(paths) -> Backend:
     return Ucarp(state_dir=paths.state_dir) if paths is not None else Ucarp()
 
 
+def _keepalived(paths) -> Backend:
+    from .keepalived import Keepalived
+    return Keepalived(paths)
+
+
 REGISTRY: Dict[str, Callable[[Optional["Paths"]], Backend]] = {
     "freebsd": _freebsd,
     "freebsd-legacy": _freebsd_legacy,
     "ucarp": _ucarp,
+    "keepalived": _keepalived,  # never chosen by auto: Linux stays ucarp (CARP), VRRPv3 is asked for by name
 }
 CHOICES = ("auto", *REGISTRY)
 

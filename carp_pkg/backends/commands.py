@@ -28,14 +28,31 @@ def peer_words(peer: Optional[str], peer6: Optional[str]) -> List[str]:
 
 
 def carp_params(target: str, vhid: int, advskew: int, advbase: int, password: Optional[str],
-                peer: Optional[str] = None, peer6: Optional[str] = None) -> Tuple[Tuple[str, ...], frozenset]:
-    """`ifconfig TARGET vhid V advskew S advbase B [pass P] [peer IP] [peer6 IP6]`: vhid must come first."""
-    argv = [IFCONFIG, target, "vhid", str(vhid), "advskew", str(advskew), "advbase", str(advbase)]
+                peer: Optional[str] = None, peer6: Optional[str] = None,
+                carpver: Optional[int] = None) -> Tuple[Tuple[str, ...], frozenset]:
+    """`ifconfig TARGET vhid V [carpver 2] advskew S advbase B [pass P] [peer IP] [peer6 IP6]`: vhid must come first.
+    carpver 2 (FreeBSD 15+) only to turn a VRRPv3 vhid back into CARP: a vhid keeps its version otherwise."""
+    argv = [IFCONFIG, target, "vhid", str(vhid)]
+    if carpver is not None:
+        argv += ["carpver", str(carpver)]
+    argv += ["advskew", str(advskew), "advbase", str(advbase)]
     secret = frozenset()
     if password is not None:
         argv += ["pass", password]
         secret = frozenset({len(argv) - 1})
     return tuple(argv + peer_words(peer, peer6)), secret
+
+
+CARPVER_CARP = 2  # sys/netinet/ip_carp.h CARP_VERSION_CARP
+CARPVER_VRRP = 3  # CARP_VERSION_VRRPv3
+
+
+def vrrp_params(target: str, vhid: int, prio: int, interval: int, peer: Optional[str] = None,
+                peer6: Optional[str] = None) -> Tuple[str, ...]:
+    """`ifconfig TARGET vhid V carpver 3 vrrpprio P vrrpinterval I [peer IP] [peer6 IP6]` (FreeBSD 15+,
+    sbin/ifconfig/carp.c): a VRRPv3 vhid, priority 1-254, interval in centiseconds; no password."""
+    return (IFCONFIG, target, "vhid", str(vhid), "carpver", str(CARPVER_VRRP), "vrrpprio", str(prio),
+            "vrrpinterval", str(interval), *peer_words(peer, peer6))
 
 
 def unicast_of(address: Optional[str], default: str) -> Optional[str]:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import os
 import posixpath
 import shlex
 import time
@@ -43,6 +44,7 @@ from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..errors import EnvironmentProblem, InputError
+from ..events.invocation import event_argv, shell_words
 from ..fs import inside
 from ..script import comment
 from ..validate import valid_device_name
@@ -69,8 +71,21 @@ START_LABEL = "carp-pkg-ucarp-start"
 STOP_LABEL = "carp-pkg-ucarp-stop"
 # The state dir is root's own 0700 directory; still, a pid or log file that is a symlink is refused rather
 # than followed (a planted link would make root truncate its target), and both are created afresh.
+# Under systemd (sd_booted: /run/systemd/system exists) and with the unit installed, an instance of carp-pkg's
+# own state dir runs as carp-pkg-ucarp@IF-vhidV.service instead (Restart=always brings back a ucarp that
+# exited when its link went down); the unit reads the argv from IF-vhidV.json. Anywhere else (containers,
+# the lab, a --root) ucarp runs under setsid as before. The stop step stops the unit and any setsid process.
+SYSTEMD_MARKER = "/run/systemd/system"
+SYSTEMD_UNIT = "carp-pkg-ucarp@.service"
+SYSTEMD_STATE_DIR = posixpath.join(STATE_DIR, SUBDIR)
+SYSTEMD_CHECK = (
+    f'unit=; if [ -d {SYSTEMD_MARKER} ] && [ "${{pidfile%/*}}" = {SYSTEMD_STATE_DIR} ] '
+    f'&& systemctl cat {SYSTEMD_UNIT} >/dev/null 2>&1; then '
+    'unit="carp-pkg-ucarp@$(basename "$pidfile" .pid).service"; fi; '
+)
 START_SNIPPET = (
     'pidfile=$1; log=$2; shift 2; '
+    + SYSTEMD_CHECK + 'if [ -n "$unit" ]; then exec systemctl start "$unit"; fi; '
     'for f in "$pidfile" "$log"; do if [ -L "$f" ]; then echo "refusing $f: it is a symbolic link" >&2; exit 1; fi; done; '
     'rm -f "$pidfile" "$log" || exit 1; umask 077; set -C; '
     'setsid "$@" </dev/null >/dev/null 2>"$log" & echo $! > "$pidfile"'
@@ -78,6 +93,7 @@ START_SNIPPET = (
 # Stop the process the pid file names, if its command line still holds our password-file path
 # (a stale pid file after a reboot must not kill a stranger); wait until it is gone or a zombie.
 STOP_SNIPPET = (
+    'pidfile=$1; ' + SYSTEMD_CHECK + 'if [ -n "$unit" ]; then systemctl stop "$unit" 2>/dev/null; fi; '
     'pid=$(cat "$1" 2>/dev/null) || exit 0; '
     'grep -qaF -- "$2" "/proc/$pid/cmdline" 2>/dev/null || exit 0; '
     'kill -TERM "$pid" 2>/dev/null || exit 0; '
@@ -91,14 +107,20 @@ SCRIPT_HEAD = """\
 #!/bin/sh
 {about}
 # ucarp passes: $1 interface, $2 virtual address, $3 prefix length (-x).
-PATH=/sbin:/bin:/usr/sbin:/usr/bin:$PATH
+PATH=/sbin:/bin:/usr/sbin:/usr/bin${{PATH:+:$PATH}}
 umask 077
 state={state}
 """
 RECORD_STATE = """\
 rm -f "$state.tmp" && printf '%s %s\\n' {word} "$(date +%s.%N)" > "$state.tmp" && mv -f "$state.tmp" "$state"
-exit 0
 """
+# After the state is recorded: the one event path (event log, syslog, user hooks), in the background and
+# from / (no working directory can shadow the package), so that ucarp, which waits for this script, is
+# never delayed. The interpreter is carp-pkg's own, by its absolute path; see carp_pkg/events/invocation.py.
+EVENT_CALL = """\
+(cd / && exec {command} </dev/null >/dev/null 2>&1 &)
+"""
+SCRIPT_END = "exit 0\n"
 UP_BODY = """\
 ip addr add "$2/$3" dev "$1" 2>/dev/null
 # ucarp sends a gratuitous ARP itself right after this script; arping (iputils), when present, adds one
@@ -177,14 +199,34 @@ def _script_head(files: InstanceFiles, when: str) -> str:
     return SCRIPT_HEAD.format(about=about, state=shlex.quote(files.state))
 
 
+def event_root(directory: str) -> Optional[str]:
+    """The --root an instance directory belongs to (`ROOT/var/db/carp-pkg/ucarp`), or None for a directory
+    laid out otherwise (then the scripts record the state only)."""
+    path = posixpath.normpath(os.path.abspath(directory))
+    suffix = posixpath.join(STATE_DIR, SUBDIR)
+    if path == suffix:
+        return "/"
+    return path[: -len(suffix)] if path.endswith(suffix) else None
+
+
+def _event_call(files: InstanceFiles, word: str) -> str:
+    root = event_root(files.directory)
+    argv = event_argv(root) if root is not None else None
+    if argv is None:
+        return comment("no `carp-pkg event` call: this directory is not ROOT/var/db/carp-pkg/ucarp, or the "
+                       "interpreter has no absolute path") + "\n"
+    words = (*argv, "--source", "ucarp", f"interface={files.interface}", f"vhid={int(files.vhid)}", f"state={word}")
+    return EVENT_CALL.format(command=shell_words(words) + ' "vip=$2"')
+
+
 def up_script(files: InstanceFiles) -> str:
     head = _script_head(files, "when it becomes MASTER")
-    return head + UP_BODY + RECORD_STATE.format(word="MASTER")
+    return head + UP_BODY + RECORD_STATE.format(word="MASTER") + _event_call(files, "MASTER") + SCRIPT_END
 
 
 def down_script(files: InstanceFiles) -> str:
     head = _script_head(files, "when it becomes BACKUP, at start-up and when it stops")
-    return head + DOWN_BODY + RECORD_STATE.format(word="BACKUP")
+    return head + DOWN_BODY + RECORD_STATE.format(word="BACKUP") + _event_call(files, "BACKUP") + SCRIPT_END
 
 
 def record_text(argv: Sequence[str]) -> str:
@@ -440,9 +482,19 @@ class Ucarp(Backend):
                                                f"addresses ({shown}); ucarp serves exactly one address per vhid (its "
                                                "HMAC covers only that one, so it could not agree with a peer "
                                                "advertising several): give each address its own vhid"))
+            if group.vrrp:
+                problems.append(Problem(f"{where}.protocol", f"{label(group.interface, group.vhid)} is VRRPv3 "
+                                        "(protocol vrrp); ucarp speaks CARP only: use --backend keepalived on Linux "
+                                        "(or the freebsd backend on FreeBSD 15), or protocol carp"))
+                continue
             if not group.password:
                 problems.append(Problem(f"{where}.password", f"{label(group.interface, group.vhid)} has no password; "
                                                              "ucarp refuses to run without one (set the same on both hosts)"))
+            for name in ("peer", "peer6"):
+                if getattr(group, name) is not None:
+                    problems.append(Problem(f"{where}.{name}", f"{label(group.interface, group.vhid)} asks for a "
+                                                               "unicast peer; ucarp has no unicast CARP (it always "
+                                                               "advertises to 224.0.0.18): remove it"))
         seen: Dict[object, VhidGroup] = {}
         for group in config.groups():
             for address in group.addresses:
@@ -526,7 +578,7 @@ class Ucarp(Backend):
 
     @staticmethod
     def _warnings(config: CarpConfig) -> Tuple[str, ...]:
-        warnings = []
+        warnings = [str(w) for w in config.warnings]  # validation's (e.g. a password cut to its 19 bytes)
         if config.pfsync is not None:
             warnings.append(f"pfsync ({config.pfsync.syncdev}) is ignored: Linux has no pfsync; "
                             "conntrackd is the Linux way to share connection state")
@@ -541,8 +593,9 @@ class Ucarp(Backend):
             steps.append(Step(stop_argv(files), f"stop ucarp for {label(group.interface, group.vhid)}"))
         return Plan(self.name, tuple(steps))
 
-    def boot_plan(self, config: CarpConfig) -> Plan:
-        """The rc script's start: needs each interface's own address from config.xml (nothing is observed)."""
+    def boot_plan(self, config: CarpConfig, host=None) -> Plan:
+        """The rc script's start: needs each interface's own address from config.xml (nothing is observed);
+        host facts do not matter here (ucarp sets no sysctl)."""
         try:
             return self.plan(config, UcarpRunning(state_dir=self.state_dir))
         except EnvironmentProblem as exc:

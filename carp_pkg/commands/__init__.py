@@ -18,4 +18,6 @@ COMMANDS = (
     "metrics",
     "compare",
     "lab",
+    "serve",
+    "event", "events",
 )

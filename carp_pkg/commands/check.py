@@ -48,7 +48,7 @@ them with --against now.txt --sysctls carp.txt to check another host's state.
 
 example: carp-pkg --config examples/config.xml check --backend freebsd --against examples/ifconfig-freebsd14.txt
 example: carp-pkg --config examples/config.xml check --backend freebsd --against examples/ifconfig-freebsd14.txt --sysctls examples/sysctl-carp-freebsd14.txt --json
-example: carp-pkg check
+example: carp-pkg --config /conf/config.xml check
 """
 
 

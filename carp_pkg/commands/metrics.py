@@ -7,6 +7,7 @@ from ..cli_helpers import add_backend_argument
 from ..errors import CarpError
 from ..metrics import TEXTFILE_MODE, render_failure_metrics, render_metrics
 from .check import add_capture_arguments, read_host
+from .status import read_transitions
 
 NAME = "metrics"
 HELP = "print or write Prometheus metrics (node_exporter textfile collector)"
@@ -20,13 +21,18 @@ must end in .prom). Gauges, labelled interface="em0",vhid="10":
 and host-wide: carp_demotion, carp_allow, carp_preempt (left out when unknown),
 carp_config_drift (the WARNING/CRITICAL lines of `carp-pkg check`, maintenance excluded),
 carp_check_status (0-3 as `check` exits), carp_pfsync_syncok, carp_maintenance,
-carp_collector_success. No password or digest is ever exported.
+carp_collector_success; from `carp-pkg event` (devd, the ucarp scripts), once a transition was recorded:
+  carp_transitions_total{state="INIT|BACKUP|MASTER"}  counter of transitions into each state
+  carp_vhid_last_transition_timestamp_seconds          unix time of the last one
+No password or digest is ever exported.
 
 When config.xml or the running state cannot be read, --output FILE is replaced by
 carp_collector_success 0 (a stale healthy file must not linger) and the error exits as usual.
 
-example: carp-pkg metrics --output /var/tmp/node_exporter/carp.prom   (cron, every minute)
-example: carp-pkg metrics --against ifconfig.txt --backend freebsd
+From cron every minute: carp-pkg metrics --output /var/tmp/node_exporter/carp.prom
+
+example: carp-pkg --config examples/config.xml metrics --backend freebsd --against examples/ifconfig-freebsd14.txt
+example: carp-pkg metrics --output /var/tmp/node_exporter/carp.prom
 """
 
 
@@ -45,7 +51,7 @@ def run(args, ctx) -> int:
         if args.output:
             ctx.system.write_atomic(args.output, render_failure_metrics(), TEXTFILE_MODE)
         raise
-    text = render_metrics(config, running, check(config, running, maintenance))
+    text = render_metrics(config, running, check(config, running, maintenance), read_transitions(ctx))
     if args.output:
         ctx.system.write_atomic(args.output, text, TEXTFILE_MODE)
     else:

@@ -25,6 +25,7 @@ On the firewall, save what runs with `ifconfig > now.txt` and give it with --aga
 example: carp-pkg --config examples/config.xml render --backend freebsd --format script
 example: carp-pkg --config examples/config.xml render --backend freebsd --against examples/ifconfig-freebsd14.txt
 example: carp-pkg --config examples/linux-ucarp.xml render --backend ucarp --format json
+example: carp-pkg --config examples/linux-keepalived.xml render --backend keepalived --format json
 """
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from ..cli_helpers import add_backend_argument, read_against
+from ..errors import CarpError
+from ..events import transitions
 from ..status import pfsync_json, vhid_rows
 from ..sync import maintenance_on, observe
 
@@ -12,11 +14,13 @@ DESCRIPTION = """\
 Show what CARP is doing on this host: one row per vhid (interface, vhid, VIPs, state, advbase,
 advskew), the demotion counter, whether CARP is allowed (net.inet.carp.allow; when it is 0 every
 vhid shows DISABLED), maintenance mode, and the pfsync device with its sync status.
-Passwords are never shown.
+Passwords are never shown. Each vhid also shows its last transition as recorded by `carp-pkg event`
+(devd, the ucarp scripts): "last_transition" {state, previous, time} in JSON (null when none was
+recorded), a LAST CHANGE column in the table once any vhid has one.
 
 example: carp-pkg status
 example: carp-pkg status --json
-example: carp-pkg status --backend freebsd --against saved-ifconfig.txt
+example: carp-pkg --config examples/config.xml status --backend freebsd --against examples/ifconfig-freebsd14.txt
 """
 
 
@@ -26,8 +30,17 @@ def add_arguments(parser) -> None:
     parser.add_argument("--against", metavar="FILE", help="read this saved `ifconfig` output instead of the live host")
 
 
-def status_document(backend, running, maintenance: bool) -> dict:
-    rows = vhid_rows(running)
+def last_transition(table: dict, interface: str, vhid: int):
+    entry = table.get(transitions.key(interface, vhid))
+    if not entry:
+        return None
+    return {"state": entry.get("state"), "previous": entry.get("previous"), "time": entry.get("time")}
+
+
+def status_document(backend, running, maintenance: bool, transition_table=None) -> dict:
+    table = transition_table or {}
+    rows = [{**row, "last_transition": last_transition(table, row["interface"], row["vhid"])}
+            for row in vhid_rows(running)]
     disabled = running.sysctls.allow == 0
     if disabled:
         rows = [{**row, "state": "DISABLED"} for row in rows]
@@ -43,8 +56,14 @@ def status_document(backend, running, maintenance: bool) -> dict:
 
 def format_table(document: dict) -> str:
     header = ("INTERFACE", "VHID", "VIPS", "STATE", "ADVBASE", "ADVSKEW")
-    rows = [(r["interface"], str(r["vhid"]), ",".join(r["addresses"]) or "-", r["state"], str(r["advbase"]),
-             str(r["advskew"])) for r in document["vhids"]]
+    rows = [(r["interface"], str(r["vhid"]), ",".join(r["addresses"]) or "-", r["state"], *_carp_timing(r))
+            for r in document["vhids"]]
+    if any(r.get("protocol") == "vrrp" for r in document["vhids"]):  # VRRPv3 vhids (issue 14): priority, interval
+        header += ("VRRPPRIO", "INTERVAL")
+        rows = [row + _vrrp_timing(r) for row, r in zip(rows, document["vhids"])]
+    if any(r.get("last_transition") for r in document["vhids"]):
+        header += ("LAST CHANGE",)
+        rows = [row + (_change(r.get("last_transition")),) for row, r in zip(rows, document["vhids"])]
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in (header, *rows)]
     if not rows:
@@ -63,11 +82,38 @@ def format_table(document: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _carp_timing(row: dict) -> tuple:
+    return ("-", "-") if row.get("protocol") == "vrrp" else (str(row["advbase"]), str(row["advskew"]))
+
+
+def _vrrp_timing(row: dict) -> tuple:
+    if row.get("protocol") != "vrrp":
+        return ("-", "-")
+    interval = row.get("vrrpinterval")
+    return (str(row.get("vrrpprio")), "-" if interval is None else f"{interval / 100:g} s")
+
+
+def _change(last) -> str:
+    if not last:
+        return "-"
+    shown = "".join(c if c.isprintable() else "?" for c in f"{last['previous'] or '-'}->{last['state']} {last['time']}")
+    return shown[:80]
+
+
+def read_transitions(ctx) -> dict:
+    """The last transition per vhid (events/transitions.py); {} when none was recorded or it cannot be read."""
+    try:
+        text = ctx.system.read_text(transitions.path_in(ctx.paths.state_dir), transitions.MAX_BYTES)
+    except CarpError:
+        return {}
+    return transitions.parse(text)
+
+
 def run(args, ctx) -> int:
     backend = ctx.backend(args.backend)
     captured = read_against(backend, args.against) if args.against else None
     running, _ = observe(backend, ctx.system, ctx.paths, captured)
-    document = status_document(backend, running, maintenance_on(ctx.system, ctx.paths))
+    document = status_document(backend, running, maintenance_on(ctx.system, ctx.paths), read_transitions(ctx))
     if args.json:
         ctx.print_json(document)
     else:

@@ -15,6 +15,7 @@ from .layout import LINK
 
 CARP_ENTRIES = "installedpackages/carp/config"
 DROPPED_FIELDS = ("pfsync", "synciface", "balancing", "premption", "preemption", "preempt", "interface")
+VRRP_DROPPED = ("password", "advskew", "advbase", "peer", "peer6", "protocol", "vrrpprio", "vrrpinterval")
 
 
 def default_example() -> str:
@@ -32,11 +33,11 @@ def _entry_vip(entry) -> Optional[ipaddress.IPv4Interface]:
     return vip if vip.version == 4 else None
 
 
-def pick_entry(root) -> Tuple[int, ipaddress.IPv4Interface]:
-    """The first entry ucarp can serve: IPv4 with a password."""
+def pick_entry(root, need_password: bool = True) -> Tuple[int, ipaddress.IPv4Interface]:
+    """The first entry the lab can serve: IPv4, with a password for ucarp (keepalived's VRRPv3 takes none)."""
     for index, entry in enumerate(root.findall(CARP_ENTRIES)):
         vip = _entry_vip(entry)
-        if vip is not None and (entry.findtext("password") or "").strip():
+        if vip is not None and (not need_password or (entry.findtext("password") or "").strip()):
             return index, vip
     raise ConfigError("the example has no IPv4 CARP entry with a password, which the lab needs for ucarp")
 
@@ -58,10 +59,12 @@ def _set(parent, tag: str, text: str) -> None:
 
 
 def host_config_xml(example_path: str, host: str, address: str, advskew: int, preempt: bool = True,
-                    password: Optional[str] = None) -> bytes:
-    """The example with one `lan` interface (eth0 at `address`) and only the chosen VIP, at `advskew`."""
+                    password: Optional[str] = None, vrrp: Optional[Tuple[int, int]] = None,
+                    peer: Optional[str] = None) -> bytes:
+    """The example with one `lan` interface (eth0 at `address`) and only the chosen VIP, at `advskew`; with
+    vrrp=(vrrpprio, vrrpinterval), the same VIP as a VRRPv3 entry (keepalived: no password), with a unicast peer."""
     root = read_example(example_path)
-    index, _ = pick_entry(root)
+    index, _ = pick_entry(root, need_password=vrrp is None)
     entries = root.findall(CARP_ENTRIES)
     chosen = copy.deepcopy(entries[index])
     carp = entries[0].getparent()
@@ -71,7 +74,17 @@ def host_config_xml(example_path: str, host: str, address: str, advskew: int, pr
         for element in chosen.findall(tag):
             chosen.remove(element)
     _set(chosen, "interface", "lan")
-    _set(chosen, "advskew", str(advskew))
+    if vrrp is not None:
+        for tag in VRRP_DROPPED:
+            for element in chosen.findall(tag):
+                chosen.remove(element)
+        _set(chosen, "protocol", "vrrp")
+        _set(chosen, "vrrpprio", str(vrrp[0]))
+        _set(chosen, "vrrpinterval", str(vrrp[1]))
+        if peer is not None:
+            _set(chosen, "peer", peer)
+    else:
+        _set(chosen, "advskew", str(advskew))
     if preempt:
         _set(chosen, "preempt", "on")
     if password is not None:

@@ -17,14 +17,15 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import carp_pkg
 
-from ..backends.ucarp import Ucarp, UcarpRunning, failover_bound
+from ..backends.ucarp import Ucarp, failover_bound
 from ..errors import EnvironmentProblem, InputError
 from ..fs import check_private_directory, ensure_private_directory, open_for_writing, read_bounded
 from ..paths import Paths
 from ..system import RealRunner, Result, Runner, StreamingProcess, System, send_signal
 from .configs import default_example, example_vip, host_config_xml
 from .progress import QUIET, Progress
-from .layout import CLIENT, DEFAULT_ADVSKEW, HOSTS, LINK, LabLayout, build_commands, new_layout
+from .layout import (BACKENDS, CLIENT, DEFAULT_ADVSKEW, DEFAULT_VRRPINTERVAL, DEFAULT_VRRPPRIO, HOSTS, LINK, LabLayout,
+                     build_commands, multicast_block_commands, new_layout)
 
 SETTLE_MARGIN_S = 3.0
 POLL_S = 0.1
@@ -65,6 +66,9 @@ def parse_lab_record(data: bytes, directory: str) -> Tuple[LabLayout, Optional[s
         raise refuse("its addresses are not addresses") from None
     if example is not None and not isinstance(example, str):
         raise refuse("its example is not a file name")
+    if layout.backend not in BACKENDS or not isinstance(layout.unicast, bool) or \
+            not isinstance(layout.vrrpinterval, int) or not 1 <= layout.vrrpinterval <= 4095:
+        raise refuse("its backend settings are not ones carp-pkg makes")
     return layout, example
 
 
@@ -86,12 +90,17 @@ class Measurement:
     new_master: Optional[str]  # who the client saw answering afterwards (None: nobody took over in time)
     client_s: Optional[float]  # event → first ARP answer from new_master at the client
     host_s: Optional[float]  # event → new_master's MASTER record (its up script's timestamp)
-    bound_s: Optional[float]  # ucarp's worst case for this handover (failover_bound), when one applies
+    bound_s: Optional[float]  # the protocol's worst case for this handover (Lab.bound), when one applies
     note: str = ""
+    lost: Optional[int] = None  # echo probes the client sent during the handover that got no answer
+    probes: Optional[int] = None  # echo probes sent
 
     def to_json(self) -> dict:
-        return {"event": self.event, "old_master": self.old_master, "new_master": self.new_master,
-                "client_s": self.client_s, "host_s": self.host_s, "bound_s": self.bound_s, "note": self.note}
+        found = {"event": self.event, "old_master": self.old_master, "new_master": self.new_master,
+                 "client_s": self.client_s, "host_s": self.host_s, "bound_s": self.bound_s, "note": self.note}
+        if self.probes is not None:
+            found.update(lost_probes=self.lost, probes=self.probes)
+        return found
 
 
 class Probe:
@@ -131,6 +140,8 @@ class Probe:
 class Lab:
     def __init__(self, layout: LabLayout, example: Optional[str] = None, runner: Optional[Runner] = None):
         self.layout = layout
+        # keepalived fails over within ~0.1 s: the client asks every 5 ms (ucarp's seconds need only 20 ms)
+        self.probe_interval = 0.005 if layout.backend == "keepalived" else 0.02
         self.example = example or default_example()
         self.runner = runner or RealRunner()
         self.probes: List[Probe] = []
@@ -138,14 +149,17 @@ class Lab:
 
     # --- life cycle ---------------------------------------------------------------------------------
     @classmethod
-    def create(cls, directory: str, example: Optional[str] = None, prefix: Optional[str] = None) -> "Lab":
-        """prefix: start of the namespace names, unique per lab (default carplab<pid>)."""
+    def create(cls, directory: str, example: Optional[str] = None, prefix: Optional[str] = None,
+               backend: str = "ucarp", unicast: bool = False, vrrpinterval: int = DEFAULT_VRRPINTERVAL) -> "Lab":
+        """prefix: start of the namespace names, unique per lab (default carplab<pid>); backend: ucarp (CARP) or
+        keepalived (VRRPv3 at vrrpinterval centiseconds); unicast: multicast blocked, the hosts peer by unicast."""
         example = example or default_example()
         if not os.path.exists(example):
             raise LabError(f"the lab needs the bundled example config.xml: {example} is missing (pass --example FILE)")
         directory = os.path.abspath(directory)
         ensure_private_directory(directory)  # /tmp is shared: a directory someone else made first is refused
-        return cls(new_layout(directory, example_vip(example), prefix or f"carplab{os.getpid()}"), example)
+        return cls(new_layout(directory, example_vip(example), prefix or f"carplab{os.getpid()}", backend, unicast,
+                              vrrpinterval), example)
 
     @classmethod
     def load(cls, directory: str) -> "Lab":
@@ -167,11 +181,14 @@ class Lab:
 
     def build(self, preempt: bool = True) -> None:
         """Namespaces, bridge, links and a config.xml per host; on any failure, everything is removed again."""
-        check_prerequisites()
+        check_prerequisites(self.layout.backend)
         self.save()
         try:
             for argv in build_commands(self.layout):
                 self.runner.run(argv)
+            if self.layout.unicast:
+                for argv in multicast_block_commands(self.layout):
+                    self.runner.run(argv)
             for host in HOSTS:
                 self.write_config(host, DEFAULT_ADVSKEW[host], preempt=preempt)
         except BaseException:
@@ -196,10 +213,17 @@ class Lab:
         return problems
 
     # --- hosts ----------------------------------------------------------------------------------------
-    def write_config(self, host: str, advskew: int, preempt: bool = True, password: Optional[str] = None) -> str:
+    def write_config(self, host: str, advskew: int, preempt: bool = True, password: Optional[str] = None,
+                     vrrpprio: Optional[int] = None) -> str:
+        """keepalived: the VIP as VRRPv3 at vrrpprio (default: host a 200, b 100) and the lab's interval."""
         path = self.layout.config_path(host)
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        data = host_config_xml(self.example, host, self.layout.address(host), advskew, preempt, password)
+        vrrp = peer = None
+        if self.layout.backend == "keepalived":
+            vrrp = (vrrpprio or DEFAULT_VRRPPRIO[host], self.layout.vrrpinterval)
+            other = HOSTS[1 - HOSTS.index(host)]
+            peer = self.layout.address(other).split("/")[0] if self.layout.unicast else None
+        data = host_config_xml(self.example, host, self.layout.address(host), advskew, preempt, password, vrrp, peer)
         with open(path, "wb") as handle:
             handle.write(data)
         os.chmod(path, 0o600)
@@ -215,11 +239,16 @@ class Lab:
         return NetnsRunner(self.layout.namespace(host), self.runner).run(self.carp_argv(host, *args), check=check)
 
     def sync(self, host: str) -> Result:
-        return self.carp(host, "sync", "--backend", "ucarp")
+        return self.carp(host, "sync", "--backend", self.layout.backend)
 
-    def running(self, host: str) -> UcarpRunning:
+    def running(self, host: str):
+        """What carp-pkg's backend reads on the host (UcarpRunning or KeepalivedRunning)."""
         paths = Paths(root=self.layout.root(host))
-        return Ucarp().read_running(System(NetnsRunner(self.layout.namespace(host)), paths), paths)
+        system = System(NetnsRunner(self.layout.namespace(host)), paths)
+        if self.layout.backend == "keepalived":
+            from ..backends.keepalived import Keepalived
+            return Keepalived(paths).read_running(system, paths)
+        return Ucarp().read_running(system, paths)
 
     def states(self) -> Dict[str, str]:
         found = {}
@@ -235,6 +264,42 @@ class Lab:
         vhids = self.running(host).vhids
         return vhids[0].pid if vhids else None
 
+    def keepalived_pids(self, host: str) -> List[int]:
+        """carp-pkg's keepalived on the host: the main process and its VRRP child (from their pid files)."""
+        from ..backends.keepalived import KeepalivedFiles, parse_pid
+        files = KeepalivedFiles.under(Paths(root=self.layout.root(host)))
+        pids = []
+        for path in (files.pid, files.vrrp_pid):
+            try:
+                with open(path, encoding="ascii") as handle:
+                    pid = parse_pid(handle.read(64))
+            except OSError:
+                pid = None
+            if pid is not None:
+                pids.append(pid)
+        return pids
+
+    def drop_vip(self, host: str) -> None:
+        """What a crashed host does for the VIP: nothing (a SIGKILLed keepalived leaves it on the link)."""
+        self.runner.run(("ip", "-n", self.layout.namespace(host), "addr", "del", self.layout.vip, "dev", LINK),
+                        check=False)
+
+    def holders(self) -> List[str]:
+        """The hosts that have the VIP on their link now (what the kernel holds, whoever put it there)."""
+        vip = ipaddress.ip_interface(self.layout.vip).ip
+        found = []
+        for host in HOSTS:
+            out = self.runner.run(("ip", "-n", self.layout.namespace(host), "-j", "addr", "show", LINK),
+                                  mutating=False, check=False).stdout
+            try:
+                links = json.loads(out or "[]")
+            except ValueError:
+                links = []
+            if any(ipaddress.ip_address(info.get("local", "0.0.0.0")) == vip
+                   for link in links for info in link.get("addr_info", [])):
+                found.append(host)
+        return found
+
     def set_link(self, host: str, up: bool) -> None:
         self.runner.run(("ip", "-n", self.layout.namespace(host), "link", "set", LINK, "up" if up else "down"))
 
@@ -247,14 +312,21 @@ class Lab:
         return names
 
     def bound(self, host: str) -> float:
+        """The protocol's worst case for `host` to take over: ucarp's master-down plus its capture delay, or
+        VRRPv3's master-down interval 3 x interval + (256 - prio) x interval / 256 (keepalived)."""
         vhids = self.running(host).vhids
-        return failover_bound(vhids[0].advbase, vhids[0].advskew) if vhids else 0.0
+        if not vhids:
+            return 0.0
+        if vhids[0].protocol == "vrrp":
+            from ..model import vrrp_master_down
+            return vrrp_master_down(vhids[0].vrrpinterval or 0, vhids[0].vrrpprio or 0)
+        return failover_bound(vhids[0].advbase, vhids[0].advskew)
 
     # --- watching -------------------------------------------------------------------------------------
     def start_probe(self, seconds: float) -> Probe:
         vip = self.layout.vip.split("/")[0]
         argv = ("ip", "netns", "exec", self.layout.namespace(CLIENT), sys.executable, "-m", "carp_pkg.lab.probe",
-                LINK, vip, f"{seconds:.1f}")
+                LINK, vip, f"{seconds:.1f}", f"{self.probe_interval:g}")
         process = StreamingProcess(argv, extra_env=_python_env())
         probe = Probe(process, self.macs())
         self.probes.append(probe)
@@ -324,12 +396,13 @@ class Lab:
 
 # --- machine-level helpers ------------------------------------------------------------------------------
 
-def check_prerequisites() -> None:
+def check_prerequisites(backend: str = "ucarp") -> None:
     if os.geteuid() != 0:
-        raise LabError("the lab needs root (it creates network namespaces and runs ucarp)")
-    missing = [tool for tool in ("ip", "ucarp", "setsid") if shutil.which(tool, path=_search_path()) is None]
+        raise LabError(f"the lab needs root (it creates network namespaces and runs {backend})")
+    tools = ("ip", "ucarp", "setsid") if backend == "ucarp" else ("ip", "keepalived")
+    missing = [tool for tool in tools if shutil.which(tool, path=_search_path()) is None]
     if missing:
-        raise LabError(f"the lab needs {', '.join(missing)}: apt-get install ucarp iproute2")
+        raise LabError(f"the lab needs {', '.join(missing)}: apt-get install {backend} iproute2")
 
 
 def _search_path() -> str:

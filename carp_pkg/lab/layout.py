@@ -13,6 +13,9 @@ CLIENT = "client"
 BRIDGE = "br0"
 LINK = "eth0"  # the interface name inside each host and the client
 DEFAULT_ADVSKEW = {"a": 0, "b": 100}
+DEFAULT_VRRPPRIO = {"a": 200, "b": 100}  # keepalived (VRRPv3): the higher priority is master, so host a again
+BACKENDS = ("ucarp", "keepalived")
+DEFAULT_VRRPINTERVAL = 2  # centiseconds: 20 ms adverts
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,9 @@ class LabLayout:
     network: str  # the VIP's subnet, e.g. 192.168.1.0/24
     vip: str  # e.g. 192.168.1.1/24
     addresses: Tuple[Tuple[str, str], ...]  # (a|b|client, address/prefix)
+    backend: str = "ucarp"  # ucarp (CARP) or keepalived (VRRPv3)
+    unicast: bool = False  # multicast blocked on the bridge ports; the hosts name each other as unicast peers
+    vrrpinterval: int = DEFAULT_VRRPINTERVAL  # keepalived: the advertisement interval in centiseconds
 
     def namespace(self, node: str) -> str:
         return f"{self.prefix}-{node}"
@@ -57,7 +63,8 @@ class LabLayout:
         return cls(**data)
 
 
-def new_layout(directory: str, vip: str, prefix: str) -> LabLayout:
+def new_layout(directory: str, vip: str, prefix: str, backend: str = "ucarp", unicast: bool = False,
+               vrrpinterval: int = DEFAULT_VRRPINTERVAL) -> LabLayout:
     """Hosts a and b take the first free addresses of the VIP's subnet, the client the last one."""
     interface = ipaddress.ip_interface(vip)
     free = [h for h in interface.network.hosts() if h != interface.ip]
@@ -66,7 +73,8 @@ def new_layout(directory: str, vip: str, prefix: str) -> LabLayout:
     bits = interface.network.prefixlen
     addresses = (("a", f"{free[0]}/{bits}"), ("b", f"{free[1]}/{bits}"), (CLIENT, f"{free[-1]}/{bits}"))
     return LabLayout(prefix=prefix, directory=directory, network=str(interface.network),
-                     vip=str(interface), addresses=addresses)
+                     vip=str(interface), addresses=addresses, backend=backend, unicast=unicast,
+                     vrrpinterval=vrrpinterval)
 
 
 def build_commands(layout: LabLayout) -> List[Tuple[str, ...]]:
@@ -87,3 +95,10 @@ def build_commands(layout: LabLayout) -> List[Tuple[str, ...]]:
             ("ip", "-n", ns, "link", "set", LINK, "up"),
         ]
     return commands
+
+
+def multicast_block_commands(layout: LabLayout) -> List[Tuple[str, ...]]:
+    """Every bridge port stops flooding multicast (bridge_slave mcast_flood off): VRRP's 224.0.0.18, which has no
+    forwarding entry, reaches nobody, as on clouds and switches that drop multicast; ARP (broadcast) still flows."""
+    return [("ip", "-n", layout.bridge_namespace, "link", "set", "dev", f"v{node[0]}", "type", "bridge_slave",
+             "mcast_flood", "off") for node in (*HOSTS, CLIENT)]

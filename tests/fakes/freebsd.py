@@ -6,6 +6,7 @@ like the real tools (messages from sbin/ifconfig, sbin/sysctl and the kernel's e
     ifconfig [-a] [-k] [-l] [IF]                                  status, printed like FreeBSD 14
     ifconfig IF vhid V [advskew S] [advbase B] [pass P] [state MASTER|BACKUP]
                        [peer IP|mcast] [peer6 IP6|mcast6]
+                       [carpver 2|3] [vrrpprio P] [vrrpinterval I]   (release 15: FakeFreeBSD(release=1500000))
     ifconfig IF inet IP/BITS alias [vhid V]      ifconfig IF inet IP -alias
     ifconfig IF inet6 ADDR prefixlen BITS alias [vhid V]          ifconfig IF inet6 ADDR -alias
     ifconfig pfsync0 syncdev IF|-syncdev [syncpeer IP|-syncpeer] [defer|-defer] [maxupd N]
@@ -23,7 +24,10 @@ Kernel behaviour modelled from sys/netinet/ip_carp.c and sys/netinet/in.c (FreeB
 - the key given with `pass` is cut to 19 bytes (strlcpy into CARP_KEY_LEN 20) and printed only by `-k`;
 - every `ifconfig IF ... vhid V ...` command (an address added with `alias vhid V` too) sends the vhid's
   peers: the ones given with `peer`/`peer6`, else the multicast defaults 224.0.0.18 / ff02::12, so a
-  unicast peer survives only when each vhid command repeats it (sbin/ifconfig/carp.c, FreeBSD 14).
+  unicast peer survives only when each vhid command repeats it (sbin/ifconfig/carp.c, FreeBSD 14);
+- FreeBSD 15 (release >= 1500000): a vhid keeps its version (2 CARP, 3 VRRPv3) until `carpver` changes it;
+  a VRRPv3 vhid prints `\tvrrp: STATE vrid N prio P interval I` and no peer line (sbin/ifconfig/carp.c); an
+  older release reads `carpver`/`vrrpprio`/`vrrpinterval` as an address and fails with "bad value".
 
 `strict=True` (the default) refuses `inet ... alias vhid V` while vhid V does not exist yet (the real
 ifconfig would create it with no password) and refuses real ifconfig forms this stand-in does not
@@ -69,6 +73,9 @@ CARP_SYSCTL_DEFAULTS = (
     ("net.inet.carp.ifdown_demotion_factor", 240),
 )
 READ_ONLY_SYSCTLS = (("kern.ostype", "FreeBSD"), ("kern.osrelease", "14.1-RELEASE"), ("kern.osreldate", 1401000))
+VRRP_RELEASE = 1500000  # kern.osreldate of FreeBSD 15.0: carpver, vrrpprio, vrrpinterval
+VRRP_MAX_INTERVAL = 4095
+CARP_VERSION_CARP, CARP_VERSION_VRRP = 2, 3
 
 DEFAULT_INTERFACES: Mapping[str, Sequence[str]] = {
     "em0": ("198.51.100.2/24",),
@@ -123,6 +130,9 @@ class Vhid:
     peer: str = CARP_DEFAULT_PEER
     peer6: str = CARP_DEFAULT_PEER6
     forced_state: Optional[str] = None
+    version: int = CARP_VERSION_CARP
+    vrrp_prio: int = 100
+    vrrp_interval: int = 100
 
 
 @dataclass
@@ -182,6 +192,9 @@ class _Request:
     state: Optional[str] = None
     peer: Optional[str] = None
     peer6: Optional[str] = None
+    version: Optional[int] = None
+    vrrp_prio: Optional[int] = None
+    vrrp_interval: Optional[int] = None
     prefixlen: Optional[int] = None
     netmask: Optional[int] = None
     mask_given: bool = False
@@ -192,7 +205,7 @@ class FakeFreeBSD:
     """A FreeBSD 14 host in memory. Host addresses come from `interfaces` ({"em0": ["198.51.100.2/24"]})."""
 
     def __init__(self, interfaces: Optional[Mapping[str, Iterable[str]]] = None, *, pfsync: bool = True,
-                 strict: bool = True):
+                 strict: bool = True, release: int = 1401000):
         chosen = DEFAULT_INTERFACES if interfaces is None else interfaces
         self.host_config: Dict[str, List[str]] = {name: [str(ipaddress.ip_interface(a)) for a in addresses]
                                                   for name, addresses in chosen.items()}
@@ -200,6 +213,7 @@ class FakeFreeBSD:
             self.host_config["lo0"] = ["127.0.0.1/8"]
         self.has_pfsync = pfsync
         self.strict = strict
+        self.release = release  # kern.osreldate: 1500000 and later take carpver/vrrpprio/vrrpinterval
         self.commands: List[Tuple[str, ...]] = []
         self.mutating_commands: List[Tuple[str, ...]] = []
         self.failures: List[Tuple[Tuple[str, ...], int, str]] = []
@@ -240,7 +254,14 @@ class FakeFreeBSD:
         return entry.key
 
     def sysctl_value(self, name: str) -> Union[int, str]:
-        return {**self.sysctls, **dict(READ_ONLY_SYSCTLS)}[name]
+        return {**self.sysctls, **self.read_only_sysctls()}[name]
+
+    def read_only_sysctls(self) -> Dict[str, Union[int, str]]:
+        table: Dict[str, Union[int, str]] = dict(READ_ONLY_SYSCTLS)
+        if self.release != table["kern.osreldate"]:
+            table["kern.osreldate"] = self.release
+            table["kern.osrelease"] = f"{self.release // 100000}.{self.release // 1000 % 100}-RELEASE"
+        return table
 
     def _require_interface(self, name: str) -> Interface:
         if name not in self.interfaces:
@@ -352,6 +373,10 @@ class FakeFreeBSD:
                      f"scopeid 0x{iface.index:x}")
         lines += [self._address_line(a, broadcast=True) for a in iface.addresses if a.address.version == 6]
         for entry in iface.vhids:
+            if entry.version == CARP_VERSION_VRRP:
+                lines.append(f"\tvrrp: {self._state(iface, entry)} vrid {entry.vhid} prio {entry.vrrp_prio} "
+                             f"interval {entry.vrrp_interval}")
+                continue
             carp = (f"\tcarp: {self._state(iface, entry)} vhid {entry.vhid} advbase {entry.advbase} "
                     f"advskew {entry.advskew}")
             if keys and entry.key:
@@ -510,6 +535,23 @@ class FakeFreeBSD:
                     raise _Exit("unknown state")
                 request.state = matches[0]
             return index + 2
+        if word in ("carpver", "vrrpprio", "vrrpinterval") and self.release >= VRRP_RELEASE:
+            number = _atoi(value())
+            if word == "carpver":
+                if number not in (CARP_VERSION_CARP, CARP_VERSION_VRRP):
+                    raise _Exit(f"version must be {CARP_VERSION_CARP} or {CARP_VERSION_VRRP}")
+                request.version = number
+            elif word == "vrrpprio":
+                if not 1 <= number <= 255:
+                    raise _refuse(f"vrrpprio {value()!r} is outside 1-255 (the real ifconfig silently keeps the old one)")
+                request.vrrp_prio = number
+            else:
+                if not 1 <= number <= VRRP_MAX_INTERVAL:
+                    raise _Exit(f"vrrpinterval must be greater than 0 and less than {VRRP_MAX_INTERVAL}")
+                request.vrrp_interval = number
+            if request.vhid is None:
+                raise _refuse(f"{word} needs vhid before it (the real ifconfig silently ignores it)")
+            return index + 2
         if word in ("peer", "peer6", "mcast", "mcast6"):
             if request.vhid is None:
                 raise _refuse(f"{word} needs vhid before it (the real ifconfig silently ignores it)")
@@ -655,6 +697,9 @@ class FakeFreeBSD:
             entry.advskew = request.advskew
         if request.key:
             entry.key = request.key
+        for name in ("version", "vrrp_prio", "vrrp_interval"):
+            if getattr(request, name) is not None:  # setcarp_callback(): only what the command names changes
+                setattr(entry, name, getattr(request, name))
         # setcarp_callback() sends the defaults for a peer the command does not name (sbin/ifconfig/carp.c)
         entry.peer = request.peer if request.peer is not None else CARP_DEFAULT_PEER
         entry.peer6 = request.peer6 if request.peer6 is not None else CARP_DEFAULT_PEER6
@@ -711,7 +756,7 @@ class FakeFreeBSD:
 
     def _sysctl_one(self, word: str, values_only: bool) -> List[str]:
         name, assign, text = word.partition("=")
-        table = {**self.sysctls, **dict(READ_ONLY_SYSCTLS)}
+        table = {**self.sysctls, **self.read_only_sysctls()}
         leaves = [n for n in table if n == name or n.startswith(name + ".")]
         if not name or not leaves:
             raise _Exit(f"sysctl: unknown oid '{name}'\n", raw=True)
@@ -741,6 +786,7 @@ class FakeFreeBSD:
             "host_config": self.host_config,
             "has_pfsync": self.has_pfsync,
             "strict": self.strict,
+            "release": self.release,
             "boots": self.boots,
             "interfaces": [
                 {"name": i.name, "index": i.index, "up": i.up,
@@ -757,7 +803,8 @@ class FakeFreeBSD:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "FakeFreeBSD":
-        fake = cls(data["host_config"], pfsync=data["has_pfsync"], strict=data["strict"])
+        fake = cls(data["host_config"], pfsync=data["has_pfsync"], strict=data["strict"],
+                   release=data.get("release", 1401000))
         fake.boots = data["boots"]
         fake.interfaces = {
             i["name"]: Interface(i["name"], i["index"],

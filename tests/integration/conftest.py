@@ -72,8 +72,9 @@ def make_lab(lab_ready, tmp_path):
 
 @pytest.fixture
 def record_figure(request):
-    def record(what, seconds, bound=None):
-        FIGURES.append((request.node.name, what, seconds, bound))
+    def record(what, seconds, bound=None, allowed=None):
+        """allowed: what the test accepts (default 1.1 x bound, the ucarp tests' margin)."""
+        FIGURES.append((request.node.name, what, seconds, bound, allowed))
         request.node.user_properties.append((what, seconds))
     return record
 
@@ -81,8 +82,10 @@ def record_figure(request):
 def pytest_terminal_summary(terminalreporter):
     if not FIGURES:
         return
-    terminalreporter.section("ucarp lab figures (seconds)")
-    for test, what, seconds, bound in FIGURES:
-        shown = "-" if seconds is None else f"{seconds:.2f}"
-        limit = "" if bound is None else f"  (bound {bound:.2f}, allowed 1.1x = {1.1 * bound:.2f})"
+    terminalreporter.section("lab figures (seconds)")
+    for test, what, seconds, bound, allowed in FIGURES:
+        digits = 3 if seconds is not None and seconds < 1 else 2
+        shown = "-" if seconds is None else f"{seconds:.{digits}f}"
+        limit = "" if bound is None else (f"  (bound {bound:.{digits}f}, allowed 1.1x = {1.1 * bound:.2f})"
+                                          if allowed is None else f"  (bound {bound:.3f}, allowed {allowed:.3f})")
         terminalreporter.write_line(f"{what}: {shown}{limit}  [{test}]")

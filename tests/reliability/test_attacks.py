@@ -652,3 +652,29 @@ def test_a_device_name_that_ifconfig_would_read_as_an_option_is_refused(tmp_path
         config.write_text(config_with_device(name), encoding="utf-8")
         result = run_cli(["--config", str(config), "validate", "--backend", "freebsd"])
         assert result.code == 3 and "not starting with -" in result.err
+
+
+def test_purge_edits_the_file_a_symlinked_config_points_to_and_keeps_owner_mode_and_comments(tmp_path):
+    """pfSense's /conf is a link to /cf/conf: purge must edit the real file, not replace the link."""
+    with FIGURES.case(FILE_SYSTEM):
+        root = tmp_path / "root"
+        real = tmp_path / "cf" / "config.xml"
+        real.parent.mkdir()
+        text = open(fixture_path("config", "modern.xml"), encoding="utf-8").read()
+        real.write_text(text.replace("<pfsense>", "<pfsense>\n<!-- kept: an admin's note -->", 1), encoding="utf-8")
+        os.chown(real, 65534, 65534)
+        real.chmod(0o640)
+        (root / "conf").mkdir(parents=True)
+        (root / "conf" / "config.xml").symlink_to(real)
+        runner = host_runner(read_fixture("ifconfig", "freebsd-14-no-carp.txt"))
+        config = str(root / "conf" / "config.xml")
+        assert run_cli(["--root", str(root), "--config", config, "install", "--backend", "freebsd"], runner=runner).code == 0
+        result = run_cli(["--root", str(root), "--config", config, "deinstall", "--backend", "freebsd", "--purge"],
+                         runner=runner)
+        assert result.code == 0, result.err
+        assert (root / "conf" / "config.xml").is_symlink()
+        after = real.read_text(encoding="utf-8")
+        assert "<carp>" not in after and "<interfaces>" in after  # only the carp section went
+        assert "<!-- kept: an admin's note -->" in after
+        info = real.stat()
+        assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (65534, 65534, 0o640)

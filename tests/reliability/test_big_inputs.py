@@ -180,6 +180,23 @@ BIG_CASES = [
     BigCase("70,000 interfaces", _bytes_case(lambda: b'<?xml version="1.0"?>\n<pfsense><interfaces>' + b"".join(
         b"<opt%d><if>vlan%d</if></opt%d>" % (i, i, i) for i in range(70_000)) + b"</interfaces></pfsense>"), 3,
         "more than 65536 interfaces"),
+    # issue 12.12, the pruned reader: what it keeps of the tree, and what it leaves to the streaming reference
+    BigCase("60 MB of tiny elements in another package, next to the carp section", _bytes_case(
+        lambda: HEAD + b"<installedpackages><haproxy>" + b"<a/>" * (15 * 1000 * 1000) + b"</haproxy><carp>" + ENTRY
+        + b"</carp></installedpackages>\n</pfsense>\n"), 0, "applied 2 changes", mutating=2, seconds=30.0),
+    BigCase("60 MB of tiny elements inside a carp password", _bytes_case(lambda: document(
+        b"<config><ipaddress>10.0.0.1</ipaddress><password>" + b"<a/>" * (15 * 1000 * 1000) + b"</password></config>")),
+        3, "config[0].password: must be plain text", seconds=30.0),
+    BigCase("60 MB of tiny elements inside an interface field", _bytes_case(
+        lambda: b'<?xml version="1.0"?>\n<pfsense>\n<interfaces><lan><if>em<a/>' + b"<a/>" * (15 * 1000 * 1000)
+        + b"1</if><ipaddr>10.0.0.2</ipaddr><subnet>8</subnet></lan></interfaces>\n" + document(ENTRY)[len(HEAD):]),
+        0, "applied 2 changes", mutating=2, seconds=30.0),
+    BigCase("60 MB of comments before the carp section", _bytes_case(
+        lambda: document(ENTRY, b"<!---->" * (60 * 1000 * 1000 // 7))), 0, "applied 2 changes", mutating=2,
+        seconds=30.0),
+    BigCase("a 12 MB base64 blob (over libxml2's 10 MB text node limit for trees)", _bytes_case(
+        lambda: document(ENTRY, b"<rrddata><data>" + b"QUJD" * 3_000_000 + b"</data></rrddata>")), 0,
+        "applied 2 changes", mutating=2),
 ]
 
 

@@ -4,7 +4,8 @@
  * on POST it requires the package's <include_file> and eval()s carp.xml's
  * <custom_php_validation_command> with $_POST and $input_errors in scope, as pfSense does,
  * then prints the input errors with (the stand-in) print_input_errors(). An entry without
- * errors is not written anywhere; the page says "Saved." instead.
+ * errors is not written anywhere; the page says "Saved." instead. The notices filed meanwhile
+ * follow, as pfSense's notice list prints them (print_notices(): the stored, escaped text as it is).
  */
 require_once("guiconfig.inc");
 
@@ -30,5 +31,14 @@ if ($input_errors) {
 	print_input_errors($input_errors);
 } elseif ($carp_test_posted) {
 	echo "<p class=\"saved\">Saved.</p>\n";
+}
+/* pfSense's notice bell: the notices as file_notice() stored them (already escaped), shown as they are. */
+$carp_test_pending = get_notices();
+if ($carp_test_pending) {
+	echo '<ul class="notices">';
+	foreach ($carp_test_pending as $carp_test_notice) {
+		echo "<li class=\"notice\">{$carp_test_notice['id']} - {$carp_test_notice['notice']}</li>";
+	}
+	echo "</ul>\n";
 }
 include("foot.inc");
