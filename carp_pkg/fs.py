@@ -42,37 +42,24 @@ def read_bounded(path: str, limit: int = MAX_SMALL_INPUT_BYTES, what: str = "inp
         if stdin is None:  # a text stream put in place of stdin (an embedding program, a test)
             return _read_stream(sys.stdin, limit, f"{what} (standard input)").encode("utf-8")
         return _read_stream(stdin, limit, f"{what} (standard input)")
+    with open_input(path, what, hints, follow_symlinks) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > limit:
+            raise InputError(f"{path}: {_size(size)} is larger than the {_size(limit)} a {what} may be")
+        return _read_stream(handle, limit, f"{path} ({what})")
+
+
+def open_input(path: str, what: str = "input", hints: Optional[Dict[int, str]] = None,
+               follow_symlinks: bool = True):
+    """A binary stream of a regular file or a pipe; anything else (a directory, a device such as /dev/zero)
+    is refused with one line. Opened non-blocking, so a FIFO without a writer cannot hang the open;
+    reads block as usual."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow_symlinks else os.O_NOFOLLOW)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | os.O_CLOEXEC
-                     | (0 if follow_symlinks else os.O_NOFOLLOW))
+        fd = os.open(path, flags)
     except OSError as exc:
         hint = (hints or {}).get(exc.errno, f" ({what})")
         raise InputError(f"{path}: {_describe(exc)}{hint}") from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise InputError(f"{path}: is a directory, not a {what}")
-        if not (stat.S_ISREG(info.st_mode) or stat.S_ISFIFO(info.st_mode)):
-            raise InputError(f"{path}: is a device or special file, not a {what}; give a regular file")
-        if stat.S_ISREG(info.st_mode) and info.st_size > limit:
-            raise InputError(f"{path}: {_size(info.st_size)} is larger than the {_size(limit)} a {what} may be")
-        if stat.S_ISFIFO(info.st_mode):
-            os.set_blocking(fd, True)
-        with os.fdopen(fd, "rb", closefd=True) as handle:
-            fd = -1
-            return _read_stream(handle, limit, f"{path} ({what})")
-    finally:
-        if fd >= 0:
-            os.close(fd)
-
-
-def open_input(path: str, what: str = "input"):
-    """A binary stream of a regular file or a pipe, for inputs read as a stream (captures); anything else
-    (a directory, a device such as /dev/zero) is refused with one line."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | os.O_CLOEXEC)
-    except OSError as exc:
-        raise InputError(f"{path}: {_describe(exc)} ({what})") from None
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):

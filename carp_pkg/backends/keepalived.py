@@ -25,8 +25,6 @@ exits; `-t` exits non-zero (5) on an unknown keyword, a VRID outside 1-255 or a 
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import posixpath
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple
@@ -39,6 +37,7 @@ from ..plan import Plan, PlannedFile, Step
 from ..running import IPInterface, RunningState, RunningVhid
 from . import keepalived_conf as kc
 from .base import Backend
+from .iproute import parse_ip_addr_json
 
 KEEPALIVED = "keepalived"
 SERVICE = "keepalived"
@@ -178,27 +177,6 @@ def reads_conf(cmdline: Optional[str], conf: str) -> bool:
     return bool(words) and posixpath.basename(words[0]) == KEEPALIVED and any(
         word in ("-f", "--use-file") and index + 1 < len(words) and words[index + 1] == conf
         for index, word in enumerate(words))
-
-
-def parse_ip_addr_json(text: str) -> Tuple[Tuple[str, ...], Tuple[Tuple[str, IPInterface], ...]]:
-    """`ip -j addr show` → (interface names, (interface, address) pairs)."""
-    try:
-        links = json.loads(text or "[]")
-    except ValueError:
-        return (), ()
-    names: List[str] = []
-    addresses: List[Tuple[str, IPInterface]] = []
-    for link in links if isinstance(links, list) else []:
-        name = link.get("ifname") if isinstance(link, dict) else None
-        if not isinstance(name, str):
-            continue
-        names.append(name)
-        for info in link.get("addr_info", []) or []:
-            try:
-                addresses.append((name, ipaddress.ip_interface(f"{info['local']}/{info['prefixlen']}")))
-            except (KeyError, TypeError, ValueError):
-                continue
-    return tuple(names), tuple(addresses)
 
 
 def running_vhid(parsed: kc.ParsedInstance, state_text: Optional[str], running: bool,

@@ -53,6 +53,7 @@ from ..paths import STATE_DIR
 from ..plan import Plan, PlannedFile, Step
 from ..running import IPInterface, RunningState, RunningVhid
 from .base import Backend
+from .iproute import parse_ip_addr_json
 from ..fingerprint import password_changed
 
 UCARP = "ucarp"
@@ -371,27 +372,6 @@ def argv_address(argv: Sequence[str]) -> Optional[IPInterface]:
 def _int_option(argv: Sequence[str], flag: str) -> int:
     value = argv_option(argv, flag) or ""
     return int(value) if value.isdigit() else 0
-
-
-def parse_ip_addr_json(text: str) -> Tuple[Tuple[str, ...], Tuple[Tuple[str, IPInterface], ...]]:
-    """`ip -j addr show` → (interface names, (interface, address) pairs)."""
-    try:
-        links = json.loads(text or "[]")
-    except ValueError:
-        return (), ()
-    names: List[str] = []
-    addresses: List[Tuple[str, IPInterface]] = []
-    for link in links if isinstance(links, list) else []:
-        name = link.get("ifname")
-        if not name:
-            continue
-        names.append(name)
-        for info in link.get("addr_info", []):
-            try:
-                addresses.append((name, ipaddress.ip_interface(f"{info['local']}/{info['prefixlen']}")))
-            except (KeyError, ValueError):
-                continue
-    return tuple(names), tuple(addresses)
 
 
 def running_vhid(seen: ObservedInstance, addresses: Iterable[Tuple[str, IPInterface]],
