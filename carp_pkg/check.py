@@ -17,7 +17,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from .backends.commands import PFSYNC_DEFAULT_PEER, peer_differences, unicast_of, wanted_preempt
 from .fingerprint import password_digest
-from .model import CARP_MAXSKEW, MAINTENANCE_ADVSKEW, CarpConfig, VhidGroup, advertised_skew
+from .model import CARP_MAXSKEW, MAINTENANCE_ADVSKEW, MAINTENANCE_VRRPPRIO, CarpConfig, VhidGroup, advertised_skew
 from .running import RunningState, RunningVhid
 
 _LEGACY_CARP_IF = re.compile(r"^carp\d+$")
@@ -25,9 +25,23 @@ HEALTHY_STATES = ("MASTER", "BACKUP")
 MAINTENANCE = "maintenance"
 HANDOVER = "handover"  # a configured advskew >= 240: maintenance mode on the peer cannot hand over (not drift)
 NOT_DRIFT = frozenset({MAINTENANCE, HANDOVER})
-MAINTENANCE_MESSAGE = (f"maintenance mode is on: every vhid is set to advskew {MAINTENANCE_ADVSKEW}, which the kernel "
-                       f"advertises as {CARP_MAXSKEW} (ip_carp.c CARP_MAXSKEW), so a healthy peer configured at advskew "
-                       f"{CARP_MAXSKEW - 1} or less holds the VIPs; a peer at {CARP_MAXSKEW} or more ties with this host")
+MAINTENANCE_CARP = (f"set to advskew {MAINTENANCE_ADVSKEW}, which the kernel advertises as {CARP_MAXSKEW} (ip_carp.c "
+                    f"CARP_MAXSKEW), so a healthy peer configured at advskew {CARP_MAXSKEW - 1} or less holds the VIPs; a "
+                    f"peer at {CARP_MAXSKEW} or more ties with this host")
+MAINTENANCE_VRRP = (f"set to vrrpprio {MAINTENANCE_VRRPPRIO}, the lowest VRRPv3 priority, so a healthy peer at vrrpprio "
+                    f"{MAINTENANCE_VRRPPRIO + 1} or more (VRRP prefers the higher priority) holds the VIPs; a peer at "
+                    f"{MAINTENANCE_VRRPPRIO} ties with this host")
+MAINTENANCE_MESSAGE = f"maintenance mode is on: every vhid is {MAINTENANCE_CARP}"
+
+
+def maintenance_message(groups: Sequence[VhidGroup]) -> str:
+    """What maintenance mode does to these vhids: CARP ones go to advskew 254, VRRPv3 ones to vrrpprio 1."""
+    vrrp = any(g.vrrp for g in groups)
+    if not vrrp:
+        return MAINTENANCE_MESSAGE
+    if all(g.vrrp for g in groups):
+        return f"maintenance mode is on: every vhid is VRRPv3 and {MAINTENANCE_VRRP}"
+    return f"maintenance mode is on: every CARP vhid is {MAINTENANCE_CARP}; every VRRPv3 vhid is {MAINTENANCE_VRRP}"
 
 
 class Status(IntEnum):
@@ -165,7 +179,7 @@ def check(config: CarpConfig, running: RunningState, maintenance: bool = False) 
     pairs, strays = pair_vhids(groups, running)
     findings: List[Finding] = []
     if maintenance and groups:
-        findings.append(Finding(Status.WARNING, "", None, MAINTENANCE, None, None, MAINTENANCE_MESSAGE))
+        findings.append(Finding(Status.WARNING, "", None, MAINTENANCE, None, None, maintenance_message(groups)))
     if groups:
         findings += _sysctl_findings(wanted, running)
     findings += _handover_findings(config.groups())
@@ -329,6 +343,14 @@ PFSYNC_IF = "pfsync0"
 def _pfsync_findings(config: CarpConfig, running: RunningState) -> List[Finding]:
     wanted, current = config.pfsync, running.pfsync
     running_dev = current.syncdev if current is not None else None
+    if running.host.pfsense:
+        # pfSense sets pfsync0 from System > High Avail. Sync (interfaces_sync_setup()): what runs is pfSense's, and
+        # neither a difference from the package's fields nor pfsync off is drift sync would fix (it never touches it)
+        if running_dev and current.syncok is False:
+            return [Finding(Status.WARNING, PFSYNC_IF, None, "syncok", "1", "0",
+                            "expected 1, running 0 (the bulk update from the peer has not finished; connections would "
+                            "drop on failover)")]
+        return []
 
     def finding(attribute: str, expected, actual, why: str) -> Finding:
         return Finding(Status.WARNING, PFSYNC_IF, None, attribute, expected, actual,

@@ -144,9 +144,11 @@ def check_private_directory(path: str) -> None:
                                  f"(mode {stat.S_IMODE(info.st_mode):04o}); refusing to trust what it holds")
 
 
-def ensure_private_directory(path: str) -> None:
+def ensure_private_directory(path: str) -> Optional[int]:
     """carp-pkg's own state directory: a real directory (not a symlink), owned by the user running carp-pkg,
-    and 0700, since it keeps the password salt, ucarp's passwords and the scripts ucarp runs as root."""
+    and 0700, since it keeps the password salt, ucarp's passwords and the scripts ucarp runs as root.
+    Returns the mode it found when it had to tighten it (the directory was open to others: a caller may say
+    so), else None."""
     ensure_directory(path, PRIVATE_DIR_MODE)
     info = os.lstat(path)
     if stat.S_ISLNK(info.st_mode):
@@ -155,27 +157,49 @@ def ensure_private_directory(path: str) -> None:
     if info.st_uid != os.geteuid():
         raise EnvironmentProblem(f"{path} belongs to uid {info.st_uid}, not to the user running carp-pkg; "
                                  "refusing to keep scripts or secrets there")
-    if stat.S_IMODE(info.st_mode) != PRIVATE_DIR_MODE:
+    found = stat.S_IMODE(info.st_mode)
+    if found != PRIVATE_DIR_MODE:
         try:
             os.chmod(path, PRIVATE_DIR_MODE)
         except OSError as exc:
             raise EnvironmentProblem(f"{path} is open to others and cannot be made private: {_describe(exc)}") from None
+        return found
+    return None
 
 
 def open_for_writing(path: str, mode: int, append: bool = False) -> int:
-    """A file descriptor for writing that never follows a symlink; the file gets exactly `mode`."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_APPEND if append else os.O_TRUNC)
+    """A file descriptor for writing a regular file of ours; the file gets exactly `mode`.
+
+    Never follows a symlink, never blocks on a FIFO (opened O_NONBLOCK: a FIFO without a reader is ENXIO,
+    with one it is not a regular file), and checks the file before changing it (no O_TRUNC: it is
+    truncated only once accepted): a file with another hard link (a name planted elsewhere for the same
+    file) or owned by another user is refused, never written through or chmod-ed."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_APPEND if append else 0)
     try:
         fd = os.open(path, flags, mode)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise EnvironmentProblem(f"{path} is a symbolic link; refusing to write through it (remove the link)") from None
+        if exc.errno == errno.ENXIO:
+            raise EnvironmentProblem(f"{path} is a FIFO or a device, not a regular file; refusing to write to it") from None
         raise EnvironmentProblem(f"cannot write {path}: {_describe(exc)}") from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise EnvironmentProblem(f"{path} is not a regular file; refusing to write to it")
+        if info.st_nlink != 1:
+            raise EnvironmentProblem(f"{path} has {info.st_nlink} hard links; refusing to write through it "
+                                     "(another name of the same file may be anywhere: remove it)")
+        if info.st_uid != os.geteuid():
+            raise EnvironmentProblem(f"{path} belongs to uid {info.st_uid}, not to the user running carp-pkg; "
+                                     "refusing to write to it")
+        os.set_blocking(fd, True)
+        if not append:
+            os.ftruncate(fd, 0)
         os.fchmod(fd, mode)
+    except OSError as exc:
+        os.close(fd)
+        raise EnvironmentProblem(f"cannot write {path}: {_describe(exc)}") from None
     except BaseException:
         os.close(fd)
         raise

@@ -7,7 +7,8 @@ The manifest is a file on disk, so deinstall treats it as hostile input:
 - its schema is checked entry by entry; a damaged entry is refused and reported, the valid ones are
   still acted on (deinstall must always be able to stop CARP);
 - only carp-pkg's own files are removed: the exact targets of PACKAGE_FILES, RC_SCRIPT, CONFIG_LOCK
-  and the manifest, each a regular file reached from --root without following any
+  and the manifest, and the files the backend's sync wrote outside the state dir (BACKEND_FILES:
+  keepalived's /etc/keepalived/carp-pkg.conf), each a regular file reached from --root without following any
   symbolic link; a symlink, a directory or a device in their place is refused, never followed;
 - a package file whose sha256 differs from the one install recorded was edited by the admin: kept;
 - a directory is removed only when empty, only when it is a parent of those targets, and never a
@@ -32,6 +33,7 @@ from lxml import etree
 
 from . import __version__
 from .backends.base import Backend
+from .backends.keepalived_conf import CONF as KEEPALIVED_CONF
 from .configxml import CARP_PATH, parse_document, read_config_bytes
 from .errors import CarpError, EnvironmentProblem
 from .events import devd
@@ -82,6 +84,9 @@ def ancestors(target: str) -> Tuple[str, ...]:
 OWN_FILES: FrozenSet[str] = frozenset({target for _, target in PACKAGE_FILES} | {devd.TARGET}
                                       | {RC_SCRIPT, CONFIG_LOCK, MANIFEST_TARGET})
 OWN_DIRECTORIES: FrozenSet[str] = frozenset(directory for target in OWN_FILES for directory in ancestors(target))
+# files a backend's sync writes outside the state dir (Backend.owned_files()); deinstall removes exactly these, when a
+# regular file reached without a symbolic link, and never their directories (/etc/keepalived is keepalived's)
+BACKEND_FILES: FrozenSet[str] = frozenset({KEEPALIVED_CONF})
 SYSTEM_DIRECTORIES: FrozenSet[str] = frozenset({"/", "/etc", "/tmp", "/usr", "/usr/local", "/usr/local/etc",
                                                 "/var", "/var/db"})  # never removed, even when empty
 SYSCTL_NAME = re.compile(r"net\.inet\.carp\.[a-z_]+")
@@ -768,6 +773,11 @@ class Installer:
             report += RemovalReport.of(decision)
         return report
 
+    def backend_file_decisions(self) -> Tuple[Decision, ...]:
+        """The files the backend's sync wrote outside the state dir (keepalived's carp-pkg.conf), when carp-pkg's."""
+        return tuple(decide_file(target, observe_path(self.root, target), None, False)
+                     for target in self.backend.owned_files() if target in BACKEND_FILES)
+
     def remove_installed(self, reading: ManifestReading, manifest: Manifest) -> RemovalReport:
         """Every file but the lock (still held), then the state dir (kept with a manifest that was refused)."""
         decisions = tuple(d for d in self.file_decisions(reading, manifest) if d.target != CONFIG_LOCK)
@@ -799,6 +809,7 @@ class Installer:
             running, _ = observe(self.backend, self.system, self.paths)
             plan = teardown_plan(self.backend, running)
             decisions = tuple(d for d in self.file_decisions(reading, manifest) if d.target != CONFIG_LOCK)
+            decisions += self.backend_file_decisions()
             would = parsed
             for decision in decisions:
                 would += RemovalReport.of(decision)
@@ -809,7 +820,7 @@ class Installer:
             notes, leftovers = self.stop_everything()
             restored = self.restore_sysctls(manifest)
             purged = self.purge_config() if purge else False
-            removal = self.remove_installed(reading, manifest)
+            removal = self.remove_files(self.backend_file_decisions()) + self.remove_installed(reading, manifest)
         removal = parsed + removal + self.remove_created(reading, manifest)
         if devd.TARGET in removal.removed:
             self.reload_devd()

@@ -84,7 +84,7 @@ def rc_script_text(backend: Backend, config: CarpConfig, paths: Paths, show_secr
                    host: Optional[HostFacts] = None) -> str:
     """host: the facts of the target (pfSense owns preempt; the preempt value at install); None = unknown."""
     source = paths.config_override or CONFIG_XML
-    return render_script(backend.boot_plan(config, host), backend.stop_plan(config), source, show_secrets=show_secrets)
+    return render_script(backend.boot_plan(config, host), backend.stop_plan(config, host), source, show_secrets=show_secrets)
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,7 @@ class SyncResult:
     script_changed: bool
     dry_run: bool
     maintenance: bool
+    config: Optional[CarpConfig] = None  # the config planned for (maintenance applied), for what callers report
 
     def summary(self) -> str:
         verb = "would apply" if self.dry_run else "applied"
@@ -150,7 +151,7 @@ def sync(system: System, paths: Paths, backend: Backend, lock_timeout: float = 3
         script = rc_script_text(backend, config, paths, host=running.host)
         script_changed = system.read_text(paths.rc_script, limit=MAX_INPUT_BYTES) != script
         if system.dry_run:
-            return SyncResult(backend.name, plan, (), paths.rc_script, script_changed, True, in_maintenance)
+            return SyncResult(backend.name, plan, (), paths.rc_script, script_changed, True, in_maintenance, config)
         with system.config_mount_rw():
             system.remove_stale_staged(paths.rc_script)
             # staged before anything changes: a full or read-only disk stops the sync with the host untouched
@@ -166,7 +167,7 @@ def sync(system: System, paths: Paths, backend: Backend, lock_timeout: float = 3
             salt = record.get("salt") or new_salt()
             system.write_atomic(paths.applied_state, json.dumps(applied_record(config, salt), indent=1) + "\n",
                                 RECORD_MODE)
-    return SyncResult(backend.name, plan, applied, paths.rc_script, script_changed, False, in_maintenance)
+    return SyncResult(backend.name, plan, applied, paths.rc_script, script_changed, False, in_maintenance, config)
 
 
 def teardown_plan(backend: Backend, running: RunningState) -> Plan:

@@ -404,3 +404,19 @@ def test_preempt_drift_follows_who_owns_the_sysctl(host_facts, running_preempt, 
     report = findings_of(config, FREEBSD_14, host=host_facts, sysctls=CarpSysctls(allow=1, preempt=running_preempt))
     found = [f.expected for f in report.findings if f.attribute == "net.inet.carp.preempt"]
     assert found == ([] if expected is None else [expected])
+
+
+def test_on_pfsense_pfsync_is_pfsenses_so_no_difference_is_drift_but_a_pending_bulk_update_still_shows():
+    """pfSense sets pfsync0 from System > High Avail. Sync: carp-pkg never changes it there, so neither another sync
+    device nor pfsync on without a package entry asking is reported as something sync would fix."""
+    other_dev = FREEBSD_14.replace("\tsyncdev: em2 maxupd", "\tsyncdev: em1 maxupd")
+    on_pfsense = findings_of(MODERN_ON_EM, other_dev, host=HostFacts(pfsense=True))
+    assert [f for f in on_pfsense.findings if f.interface == "pfsync0"] == []
+    unasked = findings_of(MODERN_ON_EM.replace("<pfsync>on</pfsync>", ""), FREEBSD_14, host=HostFacts(pfsense=True))
+    assert [f for f in unasked.findings if f.interface == "pfsync0"] == []
+    plain = findings_of(MODERN_ON_EM, other_dev)
+    assert [f.attribute for f in plain.findings if f.interface == "pfsync0"] == ["syncdev"]
+    pending = findings_of(MODERN_ON_EM, other_dev.replace("syncok: 1", "syncok: 0"), host=HostFacts(pfsense=True))
+    assert [f.line for f in pending.findings if f.interface == "pfsync0"] == [
+        "pfsync0 syncok: expected 1, running 0 (the bulk update from the peer has not finished; connections would "
+        "drop on failover)"]

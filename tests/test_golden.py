@@ -78,7 +78,9 @@ def vrrp_back_to_carp(text: str) -> str:
 
 
 def carp_to_vrrp(text: str) -> str:
-    return text.replace("<password>lan-secret</password>", "<protocol>vrrp</protocol><vrrpprio>150</vrrpprio>")
+    """vhid 1 becomes VRRPv3; its unicast peer goes too (FreeBSD keeps no peer for a VRRPv3 vhid: refused)."""
+    return text.replace("<password>lan-secret</password>", "<protocol>vrrp</protocol><vrrpprio>150</vrrpprio>").replace(
+        "<peer>192.0.2.3</peer>", "")
 
 
 # name: (config fixture, how to change it, capture, command, how to prepare the root)
@@ -108,7 +110,8 @@ CAPTURE_CASES = {
                                 ["sync", "--backend", "freebsd", "--dry-run"], installed_with_preempt_1),
     # 14: FreeBSD 15 VRRPv3 (carpver 3) against the capture it describes: nothing but the preempt sysctl (which a
     # capture does not show) when nothing changed; one vhid command for a new priority and interval; the switches
-    # between CARP and VRRPv3 both ways; a fresh host (release unknown: a warning)
+    # between CARP and VRRPv3 both ways, each a re-creation (FreeBSD 15 refuses to change a vhid's version in place);
+    # a fresh host (release unknown: a warning)
     "vrrp-unchanged.freebsd": ("vrrp-freebsd15.xml", None, "freebsd-15-vrrp.txt",
                                ["sync", "--backend", "freebsd", "--dry-run"], applied_vrrp_host),
     "vrrp-prio-interval.freebsd": ("vrrp-freebsd15.xml", vrrp_faster, "freebsd-15-vrrp.txt",

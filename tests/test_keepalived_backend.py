@@ -428,6 +428,49 @@ def test_no_vhid_left_stops_carp_pkgs_keepalived_and_removes_the_scripts(tmp_pat
     assert "vrrp_instance carp_" not in open(host.files.conf).read()
 
 
+def deinstall(host, dry_run=False, backend_name="keepalived"):
+    from carp_pkg.hooks import Installer
+    from carp_pkg.system import DryRunRunner
+    runner = RecordingRunner(respond=host.respond)
+    system = System(DryRunRunner(runner) if dry_run else runner, host.paths, dry_run=dry_run, use_sysctl_library=False)
+    return Installer(system, host.paths, get_backend(backend_name, paths=host.paths)).deinstall(False, 1.0), runner
+
+
+def test_deinstall_removes_the_keepalived_file_carp_pkg_wrote(tmp_path, fake_keepalived):
+    host = Host(tmp_path)
+    host.sync()
+    fake_keepalived(host.files)
+    assert os.path.isfile(host.files.conf)
+    would, _ = deinstall(host, dry_run=True)
+    assert kc.CONF in would.removal.removed and os.path.isfile(host.files.conf)
+    report, runner = deinstall(host)
+    assert runner.mutating_calls[-1] == stop_argv(host.files)  # keepalived stopped first, then its file goes
+    assert kc.CONF in report.removal.removed and report.removal.refused == ()
+    assert not os.path.lexists(host.files.conf) and not os.path.exists(host.files.directory)
+    assert os.path.isdir(tmp_path / "etc" / "keepalived")  # keepalived's own directory stays
+
+
+def test_deinstall_never_follows_a_symlink_in_place_of_the_keepalived_file(tmp_path):
+    host = Host(tmp_path)
+    host.sync()
+    empty = backend(tmp_path).plan(CarpConfig(), KeepalivedRunning(files=host.files)).files[0].content
+    outside = tmp_path / "outside.conf"
+    outside.write_text(empty)  # what the teardown would write: it leaves the link in place
+    os.unlink(host.files.conf)
+    os.symlink(outside, host.files.conf)
+    report, _ = deinstall(host)
+    assert [note.entry for note in report.removal.refused] == [json.dumps(kc.CONF)]
+    assert "symbolic link" in report.removal.refused[0].reason
+    assert os.path.islink(host.files.conf) and outside.read_text() == empty
+
+
+def test_deinstall_with_another_backend_leaves_the_keepalived_file_alone(tmp_path):
+    host = Host(tmp_path)
+    host.sync()
+    report, _ = deinstall(host, backend_name="ucarp")
+    assert kc.CONF not in report.removal.removed and os.path.isfile(host.files.conf)
+
+
 def test_a_missing_interface_is_named(tmp_path):
     running = KeepalivedRunning(interfaces=("lo", "eth0"), files=KeepalivedFiles.under(Paths(str(tmp_path))))
     with pytest.raises(EnvironmentProblem, match="eth1 does not exist"):

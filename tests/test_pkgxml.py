@@ -130,7 +130,7 @@ def test_help_texts_carry_the_corrections():
     assert "at most 240" in text_of("advskew") and "239 or less" in text_of("advskew")
     assert "FreeBSD 14" in text_of("peer") and "FreeBSD 14" in text_of("peer6")
     assert "224.0.0.240" in text_of("syncpeer") and "Off by default" in text_of("defer")
-    assert "pfSense the base system already sets it to 1" in text_of("premption")
+    assert "On pfSense the base system sets it to 1 whenever it configures High Avail. Sync" in text_of("premption")
     assert "1-128" in text_of("netmask") and "IPv6" in text_of("netmask")
     assert "1-255" in text_of("vhid")
     assert "FreeBSD 5.4 to 9" in text_of("balancing")

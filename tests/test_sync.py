@@ -317,3 +317,83 @@ def test_the_rc_script_of_a_14_host_carries_the_peers_without_a_release_warning(
     assert sync(root, host_runner(BARE_HOST, {**SYSCTLS, "kern.osreldate": 1401000})).code == 0
     script = rc_script(root).read_text()
     assert "peer 192.168.1.3" in script and "need FreeBSD 14" not in script
+
+
+# --- pfSense owns pfsync (interfaces_sync_setup(): System > High Avail. Sync) and net.inet.carp.allow -------------------
+def pfsense(root):
+    (root / "etc").mkdir(exist_ok=True)
+    (root / "etc" / "platform").write_text("pfSense\n")
+
+
+def without_pfsync(root):
+    config = root / "conf" / "config.xml"
+    config.write_text(config.read_text().replace("<pfsync>on</pfsync>", "").replace("<synciface>opt1</synciface>", ""))
+
+
+def test_on_pfsense_pfsync_that_no_entry_asks_for_is_left_to_pfsense(root):
+    """pfSense configured pfsync0 from its HA sync settings: carp-pkg must not take it down (the old plan said
+    `ifconfig pfsync0 -syncdev -syncpeer down`), nor say that sync would."""
+    pfsense(root)
+    without_pfsync(root)
+    runner = host_runner(SEED_RUNNING, SYSCTLS)
+    result = sync(root, runner)
+    assert result.code == 0, result.err
+    assert not any(argv[:2] == ("ifconfig", "pfsync0") for argv in runner.mutating_calls)
+    assert "ifconfig pfsync0" not in rc_script(root).read_text()
+    checked = run_cli(["--root", str(root), "check", "--backend", "freebsd"], runner=host_runner(SEED_RUNNING, SYSCTLS))
+    assert "pfsync0" not in checked.out and "sync turns it off" not in checked.out
+    status = run_cli(["--root", str(root), "status", "--backend", "freebsd", "--json"],
+                     runner=host_runner(SEED_RUNNING, SYSCTLS))
+    assert json.loads(status.out)["pfsync"]["syncdev"] == "em2"  # still shown as it runs
+    (root / "running.txt").write_text(SEED_RUNNING)
+    stopped = run_cli(["--root", str(root), "stop", "--backend", "freebsd", "--dry-run", "--against",
+                       str(root / "running.txt")], runner=host_runner(SEED_RUNNING, SYSCTLS))
+    assert stopped.code == 0 and "-alias" in stopped.out and "pfsync0" not in stopped.out
+
+
+def test_on_pfsense_package_pfsync_fields_are_ignored_with_a_warning(root):
+    pfsense(root)
+    config = root / "conf" / "config.xml"
+    config.write_text(config.read_text().replace("<synciface>opt1</synciface>",
+                                                 "<synciface>opt1</synciface><syncpeer>10.10.10.2</syncpeer>"
+                                                 "<defer>on</defer>", 1))
+    runner = host_runner(SEED_RUNNING.replace("syncdev: em2 ", "syncdev: em0 "), SYSCTLS)
+    result = sync(root, runner)
+    assert result.code == 0, result.err
+    assert not any(argv[:2] == ("ifconfig", "pfsync0") for argv in runner.mutating_calls)
+    assert "pfsync is asked for, but this is pfSense: pfSense sets pfsync0 from System > High Avail. Sync" in result.err
+    assert "syncpeer and defer fields are ignored" in result.err
+    script = rc_script(root).read_text()
+    assert "ifconfig pfsync0" not in script  # neither at boot nor in the script's stop
+    checked = run_cli(["--root", str(root), "check", "--backend", "freebsd"],
+                      runner=host_runner(SEED_RUNNING.replace("syncdev: em2 ", "syncdev: em0 "), SYSCTLS))
+    assert "pfsync0" not in checked.out
+    validated = run_cli(["--root", str(root), "validate", "--backend", "freebsd", "--json"])
+    warnings = json.loads(validated.out)["warnings"]
+    assert {"where": "config[0].pfsync", "message": warnings[-1]["message"]} in warnings
+    assert "System > High Avail. Sync" in warnings[-1]["message"]
+
+
+def test_on_plain_freebsd_pfsync_still_follows_the_package(root):
+    without_pfsync(root)
+    runner = host_runner(SEED_RUNNING, SYSCTLS)
+    assert sync(root, runner).code == 0
+    assert ("ifconfig", "pfsync0", "-syncdev", "-syncpeer", "down") in runner.mutating_calls
+    validated = run_cli(["--root", str(root), "validate", "--backend", "freebsd", "--json"])
+    assert not any("High Avail" in w["message"] for w in json.loads(validated.out)["warnings"])
+
+
+def test_on_pfsense_carp_allowed_0_at_sync_time_says_why(root):
+    pfsense(root)
+    result = sync(root, host_runner(SEED_RUNNING, {**SYSCTLS, "net.inet.carp.allow": 0}))
+    assert result.code == 0, result.err
+    assert ("net.inet.carp.allow is 0, so no vhid sends or accepts advertisements (every vhid is INIT): this is "
+            "pfSense, which sets it to 0 when it has no CARP VIP of its own") in result.err
+    assert "`carp-pkg enable` or a CARP VIP in pfSense" in result.err
+    allowed = sync(root, host_runner(SEED_RUNNING, SYSCTLS))
+    assert "net.inet.carp.allow is 0" not in allowed.err
+    plain = root / "plain"
+    (plain / "conf").mkdir(parents=True)
+    (plain / "conf" / "config.xml").write_text((root / "conf" / "config.xml").read_text())
+    assert "net.inet.carp.allow is 0" not in sync(plain, host_runner(SEED_RUNNING, {**SYSCTLS,
+                                                                                  "net.inet.carp.allow": 0})).err

@@ -74,17 +74,242 @@ def test_a_new_priority_and_interval_touch_only_that_vhid(tmp_path):
     assert host.sync() == []
 
 
-def test_switching_a_vhid_between_carp_and_vrrp_both_ways(tmp_path):
+def test_switching_a_vhid_between_carp_and_vrrp_both_ways_re_creates_it(tmp_path):
+    """FreeBSD 15 refuses to change a vhid's version in place (ip_carp.c carp_ioctl_set(): EINVAL; commit a254d6870e88:
+    "you'd need to recreate the VHID"): the vhid loses its VIPs (the last one destroys it), is created anew with the
+    other protocol and gets its VIPs back."""
     host = Host(tmp_path)
     host.sync()
     host.edit("<protocol>vrrp</protocol>", "<password>five-secret</password>")
-    assert host.sync() == [("ifconfig", "igb0", "vhid", "5", "carpver", "2", "advskew", "0", "advbase", "1",
-                            "pass", "five-secret")]
+    assert host.sync() == [("ifconfig", "igb0", "inet", "192.0.2.5", "-alias"),
+                           ("ifconfig", "igb0", "vhid", "5", "advskew", "0", "advbase", "1", "pass", "five-secret"),
+                           ("ifconfig", "igb0", "inet", "192.0.2.5/24", "alias", "vhid", "5")]
     assert host.vhid(5).protocol == "carp" and host.fake.key("igb0", 5) == "five-secret"
+    assert [str(a) for a in host.vhid(5).addresses] == ["192.0.2.5/24"]
     assert host.sync() == []
     host.edit("<password>five-secret</password>", "<protocol>vrrp</protocol>")
-    assert host.sync() == [("ifconfig", "igb0", "vhid", "5", "carpver", "3", "vrrpprio", "100", "vrrpinterval", "100")]
+    assert host.sync() == [("ifconfig", "igb0", "inet", "192.0.2.5", "-alias"),
+                           ("ifconfig", "igb0", "vhid", "5", "carpver", "3", "vrrpprio", "100", "vrrpinterval", "100"),
+                           ("ifconfig", "igb0", "inet", "192.0.2.5/24", "alias", "vhid", "5")]
     assert host.vhid(5).protocol == "vrrp" and host.sync() == []
+    assert host.fake.failures == []
+
+
+def test_a_vhid_with_several_vips_switches_protocol_with_all_of_them(tmp_path):
+    text = CONFIG.replace("\t\t</carp>", "\t\t\t<config><interface>lan</interface><ipaddress>192.0.2.6</ipaddress>"
+                                         "<netmask>24</netmask><vhid>5</vhid><protocol>vrrp</protocol></config>\n"
+                                         "\t\t</carp>")
+    host = Host(tmp_path, text=text)
+    host.sync()
+    assert len(host.vhid(5).addresses) == 2
+    host.write(text.replace("<protocol>vrrp</protocol>", "<password>five-secret</password>"))
+    calls = host.sync()
+    assert calls[:2] == [("ifconfig", "igb0", "inet", "192.0.2.5", "-alias"),
+                         ("ifconfig", "igb0", "inet", "192.0.2.6", "-alias")]
+    assert calls[2][:4] == ("ifconfig", "igb0", "vhid", "5") and "carpver" not in calls[2]
+    five = host.vhid(5)
+    assert (five.protocol, sorted(str(a) for a in five.addresses)) == ("carp", ["192.0.2.5/24", "192.0.2.6/24"])
+    assert host.sync() == [] and host.fake.failures == []
+
+
+def test_a_failed_re_creation_puts_the_vrrp_vhid_back_as_it_ran(tmp_path):
+    """The undo of removing a VRRPv3 vhid's VIP re-creates the vhid with it (ifconfig's vhid callback runs before the
+    address is added, and VRRPv3 has no key to lose)."""
+    from carp_pkg.errors import CommandError
+    host = Host(tmp_path)
+    host.sync()
+    host.edit("<protocol>vrrp</protocol>", "<password>five-secret</password>")
+
+    def respond(argv):
+        if argv[:4] == ("ifconfig", "igb0", "vhid", "5"):
+            return Result(1, "", "ifconfig: SIOCSVH: Invalid argument\n")
+        return Result(*host.fake.run(argv))
+
+    runner = RecordingRunner(respond=respond)
+    paths = Paths(str(tmp_path))
+    with pytest.raises(CommandError) as failed:
+        sync(System(runner, paths, use_sysctl_library=False), paths, get_backend("freebsd"))
+    assert "the host is back in its previous state" in "\n".join(failed.value.details)
+    assert runner.mutating_calls[-1] == ("ifconfig", "igb0", "inet", "192.0.2.5/24", "alias", "vhid", "5", "carpver",
+                                         "3", "vrrpprio", "100", "vrrpinterval", "100")
+    five = host.vhid(5)
+    assert (five.protocol, five.vrrpprio, [str(a) for a in five.addresses]) == ("vrrp", 100, ["192.0.2.5/24"])
+
+
+def test_a_carp_vhid_switched_away_is_never_put_back_without_its_key(tmp_path):
+    """The kernel never shows a CARP key: once the last VIP is gone the vhid cannot be re-created as it ran, and a VIP
+    put back on a keyless vhid would make both hosts MASTER, so those removals have no undo (and say so)."""
+    from carp_pkg.errors import CommandError
+    host = Host(tmp_path)
+    host.sync()
+    host.edit("<password>lan-secret</password>", "<protocol>vrrp</protocol>")
+    host.edit("<peer>192.0.2.3</peer>", "")
+
+    def respond(argv):
+        if argv[:4] == ("ifconfig", "igb0", "vhid", "1"):
+            return Result(1, "", "ifconfig: SIOCSVH: Invalid argument\n")
+        return Result(*host.fake.run(argv))
+
+    runner = RecordingRunner(respond=respond)
+    paths = Paths(str(tmp_path))
+    with pytest.raises(CommandError) as failed:
+        sync(System(runner, paths, use_sysctl_library=False), paths, get_backend("freebsd"))
+    assert any(d.startswith("not undone (vhid 1 on igb0 changes from CARP to VRRPv3") for d in failed.value.details)
+    assert host.vhid(1) is None  # gone with its last VIP, not re-created without its key
+    assert runner.mutating_calls[-1] == ("ifconfig", "igb0", "vhid", "1", "carpver", "3", "vrrpprio", "100",
+                                         "vrrpinterval", "100")
+
+
+def test_a_bare_vhid_of_the_other_protocol_is_destroyed_by_attaching_and_removing_a_vip(tmp_path):
+    """No command deletes a vhid without addresses, but removing its last address does: a bare VRRPv3 vhid that the
+    config wants as CARP gets a VIP for a moment, loses it, and is created anew."""
+    host = Host(tmp_path, text=CARP_ONLY.replace("<peer>192.0.2.3</peer>", ""))
+    assert host.fake.run(("ifconfig", "igb0", "vhid", "1", "carpver", "3", "vrrpprio", "100"))[0] == 0
+    calls = host.sync()
+    assert calls[:3] == [("ifconfig", "igb0", "inet", "192.0.2.1/24", "alias", "vhid", "1"),
+                         ("ifconfig", "igb0", "inet", "192.0.2.1", "-alias"),
+                         ("ifconfig", "igb0", "vhid", "1", "advskew", "0", "advbase", "1", "pass", "lan-secret")]
+    one = host.vhid(1)
+    assert (one.protocol, [str(a) for a in one.addresses]) == ("carp", ["192.0.2.1/24"])
+    assert host.fake.key("igb0", 1) == "lan-secret" and host.sync() == [] and host.fake.failures == []
+
+
+def test_the_stand_in_of_freebsd_15_refuses_to_switch_a_vhid_in_place():
+    fake = FakeFreeBSD(HOST, release=FREEBSD_15)
+    assert fake.run(("ifconfig", "igb0", "vhid", "5", "carpver", "3", "vrrpprio", "100"))[0] == 0
+    assert fake.run(("ifconfig", "igb0", "vhid", "5", "carpver", "2", "advskew", "0")) == (
+        1, "", "ifconfig: SIOCSVH: Invalid argument\n")
+    assert fake.run(("ifconfig", "igb0", "vhid", "5", "carpver", "3", "vrrpprio", "90"))[0] == 0  # its own version
+
+
+# --- FreeBSD 15 keeps a vhid's unicast peer unless told: `mcast`/`mcast6` take it back to multicast -----------------
+
+CARP_ONLY = CONFIG.split("\t\t\t<config>\n\t\t\t\t<interface>lan</interface>\n\t\t\t\t<ipaddress>192.0.2.5")[0] + (
+    "\t\t</carp>\n\t</installedpackages>\n</pfsense>\n")
+WITH_PEER6 = CARP_ONLY.replace("<peer>192.0.2.3</peer>", "<peer>192.0.2.3</peer><peer6>2001:db8::3</peer6>")
+
+
+def test_the_stand_in_of_freebsd_15_keeps_a_peer_a_vhid_command_does_not_name():
+    fake = FakeFreeBSD(HOST, release=FREEBSD_15)
+    assert fake.run(("ifconfig", "igb0", "vhid", "1", "pass", "x", "peer", "192.0.2.3", "peer6", "2001:db8::3"))[0] == 0
+    assert fake.run(("ifconfig", "igb0", "inet", "192.0.2.1/24", "alias", "vhid", "1"))[0] == 0
+    assert fake.run(("ifconfig", "igb0", "vhid", "1", "advskew", "9"))[0] == 0
+    one = parse_ifconfig(fake.ifconfig_output()).vhid("igb0", 1)
+    assert (one.advskew, one.peer, one.peer6) == (9, "192.0.2.3", "2001:db8::3")
+    assert fake.run(("ifconfig", "igb0", "vhid", "1", "mcast", "mcast6"))[0] == 0
+    one = parse_ifconfig(fake.ifconfig_output()).vhid("igb0", 1)
+    assert (one.peer, one.peer6) == ("224.0.0.18", "ff02::12")
+
+
+@pytest.mark.parametrize("text, words, peers", [
+    (CARP_ONLY, ("mcast",), ("224.0.0.18", "ff02::12")),
+    (WITH_PEER6, ("mcast", "mcast6"), ("224.0.0.18", "ff02::12")),
+])
+def test_on_freebsd_15_a_peer_the_config_drops_goes_back_to_multicast_with_mcast(tmp_path, text, words, peers):
+    host = Host(tmp_path, text=text)
+    host.sync()
+    assert (host.vhid(1).peer, host.vhid(1).peer6) == ("192.0.2.3", "2001:db8::3" if "peer6" in text else "ff02::12")
+    host.write(text.replace("<peer>192.0.2.3</peer>", "").replace("<peer6>2001:db8::3</peer6>", ""))
+    assert host.sync() == [("ifconfig", "igb0", "vhid", "1", "advskew", "0", "advbase", "1", *words)]
+    assert (host.vhid(1).peer, host.vhid(1).peer6) == peers
+    assert host.sync() == []
+
+
+def test_on_freebsd_14_leaving_the_peer_out_is_enough_and_no_mcast_is_said(tmp_path):
+    """14's ifconfig sends the multicast defaults with every vhid command (carp_ctor() calls setcarp_mcast())."""
+    host = Host(tmp_path, release=1401000, text=CARP_ONLY)
+    host.sync()
+    assert host.vhid(1).peer == "192.0.2.3"
+    host.write(CARP_ONLY.replace("<peer>192.0.2.3</peer>", ""))
+    assert host.sync() == [("ifconfig", "igb0", "vhid", "1", "advskew", "0", "advbase", "1")]
+    assert host.vhid(1).peer == "224.0.0.18" and host.sync() == []
+
+
+def test_a_unicast_peer_set_on_freebsd_15_is_undone_with_mcast():
+    """The undo of setting a unicast peer on 15 must say `mcast`: leaving the peer out would keep the new one."""
+    from carp_pkg.backends.freebsd import FreeBSD
+    running = parse_ifconfig(read_fixture("ifconfig", "freebsd-15-vrrp.txt").replace("peer 192.0.2.3", "peer 224.0.0.18"))
+    plan = FreeBSD().plan(config_of(CARP_ONLY.replace("<password>lan-secret</password>", "")), running)
+    [step] = [s for s in plan.steps if s.argv[:4] == ("ifconfig", "igb0", "vhid", "1")]
+    assert step.argv == ("ifconfig", "igb0", "vhid", "1", "advskew", "0", "advbase", "1", "peer", "192.0.2.3")
+    assert step.undo == ("ifconfig", "igb0", "vhid", "1", "advskew", "0", "advbase", "1", "mcast")
+
+
+# --- FreeBSD keeps no unicast peer for a VRRPv3 vhid ----------------------------------------------------------------
+
+VRRP_WITH_PEER = CONFIG.replace("<protocol>vrrp</protocol>", "<protocol>vrrp</protocol><peer>192.0.2.3</peer>"
+                                                             "<peer6>2001:db8::3</peer6>")
+
+
+def test_a_vrrp_vhid_with_a_unicast_peer_is_refused_on_freebsd_with_its_place(tmp_path):
+    from carp_pkg.backends.freebsd import FreeBSD
+    problems = [str(p) for p in FreeBSD().problems(config_of(VRRP_WITH_PEER))]
+    assert [p.split(":")[0] for p in problems] == ["config[1].peer", "config[1].peer6"]
+    assert "FreeBSD keeps no peer for a VRRPv3 vhid" in problems[0] and "keepalived backend" in problems[0]
+    host = Host(tmp_path, text=VRRP_WITH_PEER)
+    with pytest.raises(ConfigError) as refused:
+        host.sync()
+    assert refused.value.details[0].startswith("config[1].peer: vhid 5 on igb0 is VRRPv3")
+    assert host.fake.mutation_count == 0
+    validated = run_cli(["--root", str(tmp_path), "validate", "--backend", "freebsd"])
+    assert validated.code == 3 and "config[1].peer: vhid 5 on igb0 is VRRPv3" in validated.err
+
+
+def test_the_keepalived_backend_still_takes_a_unicast_vrrp_peer():
+    from carp_pkg.backends.keepalived import Keepalived
+    assert Keepalived().problems(config_of(CONFIG.replace("<protocol>vrrp</protocol>",
+                                                          "<protocol>vrrp</protocol><peer>192.0.2.3</peer>")
+                                           .replace("<password>lan-secret</password>", "<protocol>vrrp</protocol>"))) == []
+
+
+def test_a_carpver_3_command_never_names_a_peer():
+    from carp_pkg.backends.freebsd import FreeBSD
+    from carp_pkg.running import RunningState
+    plan = FreeBSD().plan(config_of(VRRP_WITH_PEER), RunningState())  # plan() itself, past problems()
+    [create] = [s.argv for s in plan.steps if "carpver" in s.argv]
+    assert create == ("ifconfig", "igb0", "vhid", "5", "carpver", "3", "vrrpprio", "100", "vrrpinterval", "100")
+    assert not any("peer" in s.argv for s in plan.steps if s.argv[:4] == ("ifconfig", "igb0", "inet", "192.0.2.5/24"))
+
+
+def test_the_stand_in_of_freebsd_15_keeps_no_peer_for_a_vrrp_vhid():
+    fake = FakeFreeBSD(HOST, release=FREEBSD_15)
+    assert fake.run(("ifconfig", "igb0", "vhid", "5", "carpver", "3", "vrrpprio", "100", "peer", "192.0.2.3"))[0] == 0
+    assert fake.interfaces["igb0"].vhid(5).peer == "224.0.0.18"
+    assert "peer" not in fake.ifconfig_output("igb0").split("vrrp:")[1].split("\n")[0]
+
+
+# --- maintenance says what it does to VRRPv3 vhids ------------------------------------------------------------------
+
+def test_maintenance_on_says_vrrp_vhids_go_to_vrrpprio_1(tmp_path):
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.xml").write_text(CONFIG)
+    result = run_cli(["--root", str(tmp_path), "maintenance", "on", "--backend", "freebsd", "--dry-run", "--json",
+                      "--against", fixture_path("ifconfig", "freebsd-15-vrrp.txt")])
+    assert result.code == 0, result.err
+    import json
+    achieves = json.loads(result.out)["achieves"]
+    assert achieves.startswith("every CARP vhid at advskew 254, advertised as 240")
+    assert "every VRRPv3 vhid at vrrpprio 1, the lowest VRRPv3 priority" in achieves
+    text = run_cli(["--root", str(tmp_path), "maintenance", "on", "--backend", "freebsd", "--dry-run",
+                    "--against", fixture_path("ifconfig", "freebsd-15-vrrp.txt")])
+    assert f"that is: {achieves}" in text.out
+    carp_only = tmp_path / "carp.xml"
+    carp_only.write_text(CARP_ONLY)
+    plain = run_cli(["--root", str(tmp_path), "--config", str(carp_only), "maintenance", "on", "--backend", "freebsd",
+                     "--dry-run", "--json", "--against", fixture_path("ifconfig", "freebsd-15-vrrp.txt")])
+    assert json.loads(plain.out)["achieves"].startswith("every vhid at advskew 254") and "vrrpprio" not in plain.out
+
+
+def test_checks_maintenance_line_names_vrrpprio_1_for_vrrp_vhids():
+    running = parse_ifconfig(read_fixture("ifconfig", "freebsd-15-vrrp.txt"))
+    [mixed] = [f.message for f in check(config_of(CONFIG), running, maintenance=True).findings
+               if f.attribute == "maintenance"]
+    assert "every CARP vhid is set to advskew 254" in mixed and "every VRRPv3 vhid is set to vrrpprio 1" in mixed
+    only_vrrp = CONFIG.replace("<password>lan-secret</password>", "<protocol>vrrp</protocol>").replace(
+        "<peer>192.0.2.3</peer>", "")
+    [vrrp] = [f.message for f in check(config_of(only_vrrp), running, maintenance=True).findings
+              if f.attribute == "maintenance"]
+    assert "vrrpprio 1" in vrrp and "advskew" not in vrrp
 
 
 def test_maintenance_lowers_a_vrrp_vhid_to_priority_1(tmp_path):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, ClassVar, List, Optional
+from typing import TYPE_CHECKING, ClassVar, List, Optional, Tuple
 
 from ..model import CarpConfig, Problem
 from ..plan import Plan
@@ -22,6 +22,11 @@ class Backend(ABC):
         """What this target cannot do with an otherwise valid config."""
         return []
 
+    def owned_files(self) -> Tuple[str, ...]:
+        """Files sync writes outside carp-pkg's state dir (target paths, not joined under --root): deinstall removes
+        them once everything is stopped (hooks.py, only the paths it knows as carp-pkg's)."""
+        return ()
+
     @abstractmethod
     def plan(self, config: CarpConfig, running: RunningState) -> Plan:
         """Commands that take `running` to `config`, and nothing more."""
@@ -31,8 +36,9 @@ class Backend(ABC):
         return self.plan(config, RunningState(host=host or HostFacts()))
 
     @abstractmethod
-    def stop_plan(self, config: CarpConfig) -> Plan:
-        """Tear down everything boot_plan creates (the rc script's stop)."""
+    def stop_plan(self, config: CarpConfig, host: Optional[HostFacts] = None) -> Plan:
+        """Tear down everything boot_plan creates (the rc script's stop); host: what the base system owns there
+        (on pfSense, pfsync0 is pfSense's)."""
 
     @abstractmethod
     def read_running(self, system: "System", paths: "Paths") -> RunningState:

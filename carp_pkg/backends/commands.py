@@ -16,22 +16,35 @@ PREEMPT = "net.inet.carp.preempt"
 PFSYNC_DEFAULT_PEER = "224.0.0.240"  # sys/netinet/if_pfsync.h INADDR_PFSYNC_GROUP; ifpfsync.c prints no syncpeer then
 
 
-def peer_words(peer: Optional[str], peer6: Optional[str]) -> List[str]:
-    """`peer IP` / `peer6 IP6` (FreeBSD 14+). sbin/ifconfig/carp.c sends its multicast defaults with every
-    `vhid V` command that names no peer, so a unicast peer is kept only when every vhid command repeats it."""
+Multicast = Tuple[bool, bool]  # (mcast, mcast6): say the keyword that sets the multicast group again
+NO_MCAST: Multicast = (False, False)
+
+
+def peer_words(peer: Optional[str], peer6: Optional[str], mcast: Multicast = NO_MCAST) -> List[str]:
+    """`peer IP` / `peer6 IP6` (FreeBSD 14+), or `mcast` / `mcast6` where asked for.
+
+    FreeBSD 14's sbin/ifconfig/carp.c sends its multicast defaults with every `vhid V` command that names no peer
+    (carp_ctor() calls setcarp_mcast()), so there a unicast peer is kept only when every vhid command repeats it and
+    leaving the peer out goes back to multicast. FreeBSD 15's carp_ctor() no longer does, and the kernel keeps its
+    peer unless given a non-zero address: going back from a unicast peer to multicast needs `mcast` / `mcast6`
+    (which 14 has too)."""
     words: List[str] = []
     if peer is not None:
         words += ["peer", peer]
+    elif mcast[0]:
+        words.append("mcast")
     if peer6 is not None:
         words += ["peer6", peer6]
+    elif mcast[1]:
+        words.append("mcast6")
     return words
 
 
 def carp_params(target: str, vhid: int, advskew: int, advbase: int, password: Optional[str],
                 peer: Optional[str] = None, peer6: Optional[str] = None,
-                carpver: Optional[int] = None) -> Tuple[Tuple[str, ...], frozenset]:
-    """`ifconfig TARGET vhid V [carpver 2] advskew S advbase B [pass P] [peer IP] [peer6 IP6]`: vhid must come first.
-    carpver 2 (FreeBSD 15+) only to turn a VRRPv3 vhid back into CARP: a vhid keeps its version otherwise."""
+                carpver: Optional[int] = None, mcast: Multicast = NO_MCAST) -> Tuple[Tuple[str, ...], frozenset]:
+    """`ifconfig TARGET vhid V [carpver 2] advskew S advbase B [pass P] [peer IP|mcast] [peer6 IP6|mcast6]`: vhid
+    must come first. carpver 2 (FreeBSD 15+) only where a vhid is created anew: a vhid keeps its version."""
     argv = [IFCONFIG, target, "vhid", str(vhid)]
     if carpver is not None:
         argv += ["carpver", str(carpver)]
@@ -40,19 +53,19 @@ def carp_params(target: str, vhid: int, advskew: int, advbase: int, password: Op
     if password is not None:
         argv += ["pass", password]
         secret = frozenset({len(argv) - 1})
-    return tuple(argv + peer_words(peer, peer6)), secret
+    return tuple(argv + peer_words(peer, peer6, mcast)), secret
 
 
 CARPVER_CARP = 2  # sys/netinet/ip_carp.h CARP_VERSION_CARP
 CARPVER_VRRP = 3  # CARP_VERSION_VRRPv3
 
 
-def vrrp_params(target: str, vhid: int, prio: int, interval: int, peer: Optional[str] = None,
-                peer6: Optional[str] = None) -> Tuple[str, ...]:
-    """`ifconfig TARGET vhid V carpver 3 vrrpprio P vrrpinterval I [peer IP] [peer6 IP6]` (FreeBSD 15+,
-    sbin/ifconfig/carp.c): a VRRPv3 vhid, priority 1-254, interval in centiseconds; no password."""
+def vrrp_params(target: str, vhid: int, prio: int, interval: int) -> Tuple[str, ...]:
+    """`ifconfig TARGET vhid V carpver 3 vrrpprio P vrrpinterval I` (FreeBSD 15+, sbin/ifconfig/carp.c): a VRRPv3
+    vhid, priority 1-254, interval in centiseconds; no password, and never a peer: for a carpver 3 vhid the kernel
+    keeps no unicast peer (ip_carp.c carp_ioctl_set() sets only the VRRP priority and interval)."""
     return (IFCONFIG, target, "vhid", str(vhid), "carpver", str(CARPVER_VRRP), "vrrpprio", str(prio),
-            "vrrpinterval", str(interval), *peer_words(peer, peer6))
+            "vrrpinterval", str(interval))
 
 
 def unicast_of(address: Optional[str], default: str) -> Optional[str]:
@@ -105,9 +118,36 @@ def sysctl_step(name: str, wanted: int, current: Optional[int], why: str) -> Lis
     return [Step((SYSCTL, f"{name}={wanted}"), why, undo=undo)]
 
 
+# pfSense's interfaces_sync_setup() (src/etc/inc/interfaces.inc) sets preempt=1, configures pfsync0 from its own
+# System > High Avail. Sync settings ($config['hasync']) and sets net.inet.carp.allow to 0 when pfSense has no CARP VIP
+# of its own. It runs when System > High Avail. Sync is saved (system_hasync.php), on "Enable CARP" in Status > CARP
+# (status_carp.php) and from interfaces_vips_configure() when pfSense configures a CARP VIP of its own.
+PFSENSE_SYNC_SETUP = ("interfaces.inc interfaces_sync_setup(), which runs when System > High Avail. Sync is saved, "
+                      "on \"Enable CARP\" in Status > CARP and when pfSense configures a CARP VIP of its own")
 PFSENSE_OWNS_PREEMPT = ("no VIP asks for preemption, but this is pfSense: its base system sets net.inet.carp.preempt=1 "
-                        "on every interface reconfigure (interfaces.inc, interfaces_sync_setup()), so carp-pkg never "
-                        "lowers it here and every vhid still preempts")
+                        f"({PFSENSE_SYNC_SETUP}), so carp-pkg never lowers it here and every vhid still preempts")
+PFSENSE_OWNS_PFSYNC = ("pfsync is asked for, but this is pfSense: pfSense sets pfsync0 from System > High Avail. Sync "
+                       f"({PFSENSE_SYNC_SETUP}), so carp-pkg never configures pfsync here and the package's pfsync, "
+                       "synciface, syncpeer and defer fields are ignored; set pfsync in System > High Avail. Sync")
+PFSENSE_CARP_DISALLOWED = ("net.inet.carp.allow is 0, so no vhid sends or accepts advertisements (every vhid is INIT): "
+                           "this is pfSense, which sets it to 0 when it has no CARP VIP of its own "
+                           f"({PFSENSE_SYNC_SETUP}); `carp-pkg enable` or a CARP VIP in pfSense (Firewall > Virtual IPs) "
+                           "brings it back")
+
+
+def pfsync_owned_by_pfsense(running: RunningState) -> bool:
+    """On pfSense, pfsync0 is the base system's (System > High Avail. Sync): carp-pkg never plans a pfsync0 command."""
+    return running.host.pfsense
+
+
+def pfsense_warnings(config: CarpConfig, running: RunningState) -> List[str]:
+    """What a FreeBSD backend says on pfSense about what pfSense owns: pfsync, and net.inet.carp.allow at 0."""
+    if not running.host.pfsense:
+        return []
+    warnings = [PFSENSE_OWNS_PFSYNC] if config.pfsync is not None else []
+    if config.vips and running.sysctls.allow == 0:
+        warnings.append(PFSENSE_CARP_DISALLOWED)
+    return warnings
 
 
 def wanted_preempt(config: CarpConfig, running: RunningState) -> Optional[int]:

@@ -6,9 +6,9 @@ from typing import List, Optional, Tuple
 
 from ..errors import ConfigError
 from ..fingerprint import password_digest, password_to_set
-from ..model import CarpConfig, VhidGroup
+from ..model import CarpConfig, Problem, VhidGroup
 from ..plan import Plan, Step
-from ..running import RunningState, RunningVhid
+from ..running import HostFacts, RunningState, RunningVhid
 from . import commands as cmd
 from .base import Backend
 
@@ -32,36 +32,58 @@ def timing_label(group: VhidGroup) -> str:
     return f"advskew {group.advskew}, advbase {group.advbase}"
 
 
-def vhid_argv(group: VhidGroup, password: Optional[str], running_vrrp: bool = False):
-    """The vhid command for the group: VRRPv3 (carpver 3) or CARP (carpver 2 when the vhid runs VRRPv3 now)."""
+def vhid_argv(group: VhidGroup, password: Optional[str], mcast: cmd.Multicast = cmd.NO_MCAST):
+    """The vhid command for the group: VRRPv3 (carpver 3, never a peer) or CARP."""
     if group.vrrp:
-        return cmd.vrrp_params(group.interface, group.vhid, group.vrrpprio, group.vrrpinterval,
-                               group.peer, group.peer6), frozenset()
+        return cmd.vrrp_params(group.interface, group.vhid, group.vrrpprio, group.vrrpinterval), frozenset()
     return cmd.carp_params(group.interface, group.vhid, group.advskew, group.advbase, password, group.peer,
-                           group.peer6, carpver=cmd.CARPVER_CARP if running_vrrp else None)
+                           group.peer6, mcast=mcast)
 
 
-def running_argv(running: RunningVhid) -> Tuple[str, ...]:
-    """The vhid command that puts a running vhid's settings back (no password: the kernel keeps the key)."""
+def keeps_peers(running: RunningState) -> bool:
+    """Whether a `vhid V` command that names no peer may leave a unicast peer in place: FreeBSD 15 and later
+    (sbin/ifconfig/carp.c no longer sends the multicast defaults; the kernel keeps its peer unless given an address).
+    False only where the host is known to run an older release (14 resets the peer with every vhid command); an
+    unknown release gets the explicit `mcast`/`mcast6`, which 14 takes as well."""
+    capable = running.vrrp_capable if running.vrrp_capable is not None else running.host.vrrp_capable
+    return capable is not False
+
+
+def multicast_words(group: VhidGroup, running: RunningVhid, keep: bool) -> cmd.Multicast:
+    """(mcast, mcast6): where the vhid runs with a unicast peer the config no longer wants, on a release that keeps it."""
+    if not keep or running.protocol == VRRP:
+        return cmd.NO_MCAST
+    have, have6 = cmd.running_peers(running)
+    return have is not None and group.peer is None, have6 is not None and group.peer6 is None
+
+
+def running_argv(running: RunningVhid, group: Optional[VhidGroup] = None, keep: bool = False) -> Tuple[str, ...]:
+    """The vhid command that puts a running vhid's settings back (no password: the kernel keeps the key). On a
+    release that keeps peers, `mcast`/`mcast6` where it ran on multicast and the config sets a unicast peer."""
     if running.protocol == VRRP:
-        return cmd.vrrp_params(running.interface, running.vhid, running.vrrpprio or 0, running.vrrpinterval or 0,
-                               *cmd.running_peers(running))
-    return cmd.carp_params(running.interface, running.vhid, running.advskew, running.advbase, None,
-                           *cmd.running_peers(running))[0]
+        return cmd.vrrp_params(running.interface, running.vhid, running.vrrpprio or 0, running.vrrpinterval or 0)
+    have, have6 = cmd.running_peers(running)
+    mcast = cmd.NO_MCAST
+    if keep and group is not None:
+        mcast = (running.peer is not None and have is None and group.peer is not None,
+                 running.peer6 is not None and have6 is None and group.peer6 is not None)
+    return cmd.carp_params(running.interface, running.vhid, running.advskew, running.advbase, None, have, have6,
+                           mcast=mcast)[0]
 
 
-def new_vhid_steps(group: VhidGroup) -> List[Step]:
+def new_vhid_steps(group: VhidGroup, why: Optional[str] = None) -> List[Step]:
     label = cmd.group_label(group)
     argv, secret = vhid_argv(group, group.password or None)
-    steps = [Step(argv, f"create {label} ({timing_label(group)}{peers_label(group)})", secret)]
+    steps = [Step(argv, why or f"create {label} ({timing_label(group)}{peers_label(group)})", secret)]
     steps += [add_address_step(group, address) for address in group.addresses]
     return steps
 
 
 def add_address_step(group: VhidGroup, address) -> Step:
-    # `vhid V` here runs setcarp_callback() too (sbin/ifconfig/carp.c): without the peers it would reset them.
-    return Step((cmd.IFCONFIG, group.interface, *cmd.address_words(address), "alias", "vhid", str(group.vhid),
-                 *cmd.peer_words(group.peer, group.peer6)),
+    # `vhid V` here runs setcarp_callback() too (sbin/ifconfig/carp.c): on FreeBSD 14, without the peers it would
+    # reset them (15 keeps them; saying them again changes nothing there). A VRRPv3 vhid has no peer.
+    peers = [] if group.vrrp else cmd.peer_words(group.peer, group.peer6)
+    return Step((cmd.IFCONFIG, group.interface, *cmd.address_words(address), "alias", "vhid", str(group.vhid), *peers),
                 f"add VIP {address} to {cmd.group_label(group)}",
                 undo=cmd.remove_address(group.interface, address))
 
@@ -69,6 +91,51 @@ def add_address_step(group: VhidGroup, address) -> Step:
 def removal_step(group: VhidGroup, address) -> Step:
     return Step(cmd.remove_address(group.interface, address), f"VIP {address} is no longer in {cmd.group_label(group)}",
                 undo=add_address_step(group, address).argv)
+
+
+def switches_protocol(group: VhidGroup, running: RunningVhid) -> bool:
+    return group.vrrp != (running.protocol == VRRP)
+
+
+def protocol_name(vrrp: bool) -> str:
+    return "VRRPv3 (carpver 3)" if vrrp else "CARP"
+
+
+def restore_vrrp_address(running: RunningVhid, address) -> Tuple[str, ...]:
+    """Put a VIP back on a VRRPv3 vhid, re-creating the vhid as it ran when it is gone: ifconfig runs the vhid
+    callback (SIOCSVH) before it adds the address, and a VRRPv3 vhid has no key to lose."""
+    return (cmd.IFCONFIG, running.interface, *cmd.address_words(address), "alias",
+            *cmd.vrrp_params(running.interface, running.vhid, running.vrrpprio or 0, running.vrrpinterval or 0)[2:])
+
+
+def switch_steps(group: VhidGroup, running: RunningVhid) -> Tuple[List[Step], List[Step]]:
+    """A vhid that changes between CARP and VRRPv3 is re-created: FreeBSD 15 refuses to change a vhid's version in
+    place (ip_carp.c carp_ioctl_set(): `sc->sc_version != carpr->carpr_version` -> EINVAL; commit a254d6870e88: "you'd
+    need to recreate the VHID"), and removing a vhid's last address destroys it. (removals, creation and additions)
+
+    Undo: a VRRPv3 vhid's VIPs go back with the command that re-creates it as it ran (no key to lose); a CARP vhid's
+    key cannot be read back from the kernel, so once its last VIP is gone it cannot be re-created as it was, and
+    putting a VIP back on a vhid re-created without its key would make both hosts MASTER: those removals have none."""
+    label = cmd.group_label(group)
+    old, new = protocol_name(running.protocol == VRRP), protocol_name(group.vrrp)
+    reason = (f"{label} changes from {old} to {new}, which FreeBSD refuses in place (ip_carp.c: EINVAL): re-create it "
+              "(removing its last VIP destroys it)")
+    removals = [Step(cmd.remove_address(running.interface, address), f"{reason}; remove {address}",
+                     undo=restore_vrrp_address(running, address) if running.protocol == VRRP else None)
+                for address in running.addresses]
+    if not running.addresses and group.addresses:
+        # a bare vhid (no address) cannot be deleted by any command, but one that gets an address and loses it again
+        # is destroyed (carp_detach): attach the first VIP to it (no `carpver`: its own version is kept, and it stays
+        # BACKUP for the master-down interval, so it claims nothing) and remove it at once
+        first = group.addresses[0]
+        words = (cmd.IFCONFIG, running.interface, *cmd.address_words(first), "alias", "vhid", str(running.vhid))
+        removals = [Step(words, f"{reason}; it has no VIP, and a bare vhid is destroyed only by removing one: "
+                                f"attach {first} to it", undo=cmd.remove_address(running.interface, first)),
+                    Step(cmd.remove_address(running.interface, first), f"{reason}; remove {first} again")]
+    settings = (f"carpver 3, vrrpprio {group.vrrpprio}, vrrpinterval {group.vrrpinterval}" if group.vrrp
+                else f"{timing_label(group)}{peers_label(group)}")
+    why = f"re-create {label} as {'VRRPv3' if group.vrrp else 'CARP'} ({settings})"
+    return removals, new_vhid_steps(group, why)
 
 
 def split_stale(group: VhidGroup, running: RunningVhid, wanted_ips) -> Tuple[list, list]:
@@ -81,19 +148,16 @@ def split_stale(group: VhidGroup, running: RunningVhid, wanted_ips) -> Tuple[lis
 
 
 def vrrp_changes(group: VhidGroup, running: RunningVhid) -> List[str]:
-    """What differs in a vhid's protocol and VRRPv3 timing (a CARP vhid's advskew/advbase: see below)."""
-    if group.vrrp != (running.protocol == VRRP):
-        return ["carp -> vrrp (carpver 3)" if group.vrrp else "vrrp -> carp (carpver 2)"]
-    if not group.vrrp:
-        return []
+    """What differs in a VRRPv3 vhid's priority and interval (a protocol switch re-creates the vhid: switch_steps)."""
     return [f"{name} {have} -> {want}" for name, have, want in (
         ("vrrpprio", running.vrrpprio, group.vrrpprio), ("vrrpinterval", running.vrrpinterval, group.vrrpinterval))
         if have != want]
 
 
 def changed_vrrp_steps(group: VhidGroup, running: RunningVhid, emptied: bool) -> List[Step]:
-    """A VRRPv3 vhid (FreeBSD 15 `carpver 3`): the vhid line when the protocol, priority, interval or a peer changed."""
-    changes = vrrp_changes(group, running) + cmd.peer_changes(group, running)
+    """A VRRPv3 vhid (FreeBSD 15 `carpver 3`): the vhid line when the priority or interval changed (the kernel keeps
+    no peer for it, so there is none to compare)."""
+    changes = vrrp_changes(group, running)
     steps: List[Step] = []
     if changes or emptied:
         argv, _ = vhid_argv(group, None)
@@ -103,30 +167,31 @@ def changed_vrrp_steps(group: VhidGroup, running: RunningVhid, emptied: bool) ->
     return steps + [add_address_step(group, a) for a in group.addresses if a not in running.addresses]
 
 
-def changed_vhid_steps(group: VhidGroup, running: RunningVhid, salt: Optional[str], emptied: bool) -> List[Step]:
-    """The vhid line (when a setting changed, or the early removals emptied it) and the additions."""
+def changed_vhid_steps(group: VhidGroup, running: RunningVhid, salt: Optional[str], emptied: bool,
+                       keep: bool = False) -> List[Step]:
+    """The vhid line (when a setting changed, or the early removals emptied it) and the additions.
+    keep: the host keeps a vhid's peer unless told (FreeBSD 15+): `mcast`/`mcast6` take a unicast peer back."""
     if group.vrrp:
         return changed_vrrp_steps(group, running, emptied)
     label = cmd.group_label(group)
     steps: List[Step] = []
     missing = [a for a in group.addresses if a not in running.addresses]
-    was_vrrp = running.protocol == VRRP
-    new_password = password_to_set(group, running, salt) or (was_vrrp and bool(group.password))
+    new_password = password_to_set(group, running, salt)
     peers = cmd.peer_changes(group, running)
-    if new_password or emptied or peers or was_vrrp or (running.advskew, running.advbase) != (group.advskew,
-                                                                                                group.advbase):
-        argv, secret = vhid_argv(group, (group.password or None) if new_password or emptied else None, was_vrrp)
-        changes = vrrp_changes(group, running)
-        if running.advskew != group.advskew and not was_vrrp:
+    if new_password or emptied or peers or (running.advskew, running.advbase) != (group.advskew, group.advbase):
+        mcast = cmd.NO_MCAST if emptied else multicast_words(group, running, keep)
+        argv, secret = vhid_argv(group, (group.password or None) if new_password or emptied else None, mcast)
+        changes: List[str] = []
+        if running.advskew != group.advskew:
             changes.append(f"advskew {running.advskew} -> {group.advskew}")
-        if running.advbase != group.advbase and not was_vrrp:
+        if running.advbase != group.advbase:
             changes.append(f"advbase {running.advbase} -> {group.advbase}")
         if new_password:
             changes.append("password set")
         changes += peers
         undo = None
-        if (not new_password or was_vrrp) and not emptied:
-            undo = running_argv(running)
+        if not new_password and not emptied:
+            undo = running_argv(running, group, keep)
         reason = ", ".join(changes) or "re-create it: removing its last VIP destroyed it"
         steps.append(Step(argv, f"update {label}: {reason}", secret, undo=undo))
     steps += [add_address_step(group, address) for address in missing]
@@ -161,16 +226,23 @@ class FreeBSD(Backend):
         warnings: List[str] = [str(w) for w in config.warnings]
         warnings += self.unicast_warnings(config, running)
         warnings += self.vrrp_warnings(config, running)
+        warnings += cmd.pfsense_warnings(config, running)
         for vhid in running.vhids:
             if (vhid.interface, vhid.vhid) not in wanted:
                 removals += removed_vhid_steps(vhid)
                 if not vhid.addresses:
                     warnings.append(f"vhid {vhid.vhid} on {vhid.interface} has no address and is not configured; "
                                     "FreeBSD has no command to delete a bare vhid, it stays inert until reboot")
+        keep = keeps_peers(running)
         for group in groups:
             current = running.vhid(group.interface, group.vhid)
             if current is None:
                 changes += new_vhid_steps(group)
+                continue
+            if switches_protocol(group, current):
+                gone, created = switch_steps(group, current)
+                removals += gone
+                changes += created
                 continue
             early, late = split_stale(group, current, wanted_ips)
             if not group.vrrp and clears_password(group, current, running.password_salt):
@@ -178,7 +250,7 @@ class FreeBSD(Backend):
             removals += [removal_step(group, a) for a in early]
             late_removals += [removal_step(group, a) for a in late]
             emptied = bool(current.addresses) and len(early) == len(current.addresses)
-            changes += changed_vhid_steps(group, current, running.password_salt, emptied)
+            changes += changed_vhid_steps(group, current, running.password_salt, emptied, keep)
         steps = removals + changes + late_removals
         steps += self.pfsync_steps(config, running)
         preempt, preempt_warnings = cmd.preempt_decision(config, running)
@@ -215,19 +287,32 @@ class FreeBSD(Backend):
                 "protocol carp on this host (or upgrade it to FreeBSD 15)" for g in vrrp))
         return [f"{VRRP_NEEDS_15}: the target's release is not known here, and an older ifconfig refuses `carpver`"]
 
+    def problems(self, config: CarpConfig) -> List[Problem]:
+        """A VRRPv3 vhid has no unicast peer on FreeBSD: for a carpver 3 vhid ip_carp.c carp_ioctl_set() sets only the
+        VRRP priority and interval, carp_nl_set() does not copy the peer, and ifconfig prints none on a `vrrp:` line;
+        its advertisements always go to 224.0.0.18 / ff02::12."""
+        return [Problem(f"{config.where(g.interface, g.vhid)}.{name}",
+                        f"vhid {g.vhid} on {g.interface} is VRRPv3 (protocol vrrp) and asks for a unicast {name}, but "
+                        "FreeBSD keeps no peer for a VRRPv3 vhid (ip_carp.c sets only vrrpprio and vrrpinterval for "
+                        "carpver 3): its advertisements always go to the multicast group; remove "
+                        f"{name}, or use protocol carp for unicast (unicast VRRP: the keepalived backend on Linux)")
+                for g in config.groups() if g.vrrp for name in ("peer", "peer6") if getattr(g, name) is not None]
+
     def pfsync_steps(self, config: CarpConfig, running: RunningState) -> List[Step]:
+        if cmd.pfsync_owned_by_pfsense(running):
+            return []  # pfSense sets pfsync0 from System > High Avail. Sync: see cmd.pfsense_warnings
         if config.pfsync is None:
             return cmd.pfsync_down_steps(running.pfsync)
         if not cmd.pfsync_needs_setup(config.pfsync, running.pfsync):
             return []
         return [cmd.pfsync_up(config.pfsync, running.pfsync)]
 
-    def stop_plan(self, config: CarpConfig) -> Plan:
+    def stop_plan(self, config: CarpConfig, host: Optional[HostFacts] = None) -> Plan:
         steps: List[Step] = []
         for group in config.groups():
             steps += [Step(cmd.remove_address(group.interface, a), f"stop {cmd.group_label(group)}")
                       for a in group.addresses]
-        if config.pfsync is not None:
+        if config.pfsync is not None and not (host is not None and host.pfsense):
             steps.append(Step(cmd.PFSYNC_DOWN, "stop pfsync"))
         return Plan(self.name, tuple(steps))
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from ..model import CarpConfig, Problem, VhidGroup
 from ..plan import Plan, Step
-from ..running import RunningState, RunningVhid
+from ..running import HostFacts, RunningState, RunningVhid
 from . import commands as cmd
 from .base import Backend
 from ..fingerprint import password_to_set
@@ -118,9 +118,12 @@ class FreeBSDLegacy(Backend):
         steps += preempt
         steps += cmd.sysctl_step("net.inet.carp.arpbalance", 1 if config.balancing else 0, running.sysctls.arpbalance,
                                  "ARP balancing requested" if config.balancing else "no VIP asks for ARP balancing")
+        warnings += cmd.pfsense_warnings(config, running)
         return Plan(self.name, tuple(steps), tuple(str(w) for w in config.warnings) + tuple(warnings))
 
     def pfsync_steps(self, config: CarpConfig, running: RunningState) -> List[Step]:
+        if cmd.pfsync_owned_by_pfsense(running):
+            return []  # pfSense sets pfsync0 from its own CARP/HA sync settings: see cmd.pfsense_warnings
         if config.pfsync is None:
             return cmd.pfsync_down_steps(running.pfsync)
         if not cmd.pfsync_needs_setup(config.pfsync, running.pfsync):
@@ -132,11 +135,11 @@ class FreeBSDLegacy(Backend):
         # FreeBSD 5.4-8 have no `defer` keyword (ifpfsync.c gained it in 9): say only what differs from the default
         return steps + [cmd.pfsync_up(config.pfsync, running.pfsync, explicit=False)]
 
-    def stop_plan(self, config: CarpConfig) -> Plan:
+    def stop_plan(self, config: CarpConfig, host: Optional[HostFacts] = None) -> Plan:
         names = assign_carp_interfaces(config.groups(), RunningState())
         steps = [Step((cmd.IFCONFIG, names[(g.interface, g.vhid)], "destroy"), f"stop vhid {g.vhid}")
                  for g in config.groups()]
-        if config.pfsync is not None:
+        if config.pfsync is not None and not (host is not None and host.pfsense):
             steps.append(Step((cmd.IFCONFIG, cmd.PFSYNC_IF, "destroy"), "stop pfsync"))
         return Plan(self.name, tuple(steps))
 

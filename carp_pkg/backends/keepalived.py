@@ -289,6 +289,11 @@ class Keepalived(Backend):
         self.paths = paths or Paths()
         self.files = KeepalivedFiles.under(self.paths)
 
+    def owned_files(self) -> Tuple[str, ...]:
+        """/etc/keepalived/carp-pkg.conf: the one file outside the state dir (the notify scripts, recorded states
+        and pid files live in /var/db/carp-pkg/keepalived and go with it)."""
+        return (kc.CONF,)
+
     # -- what keepalived cannot do ------------------------------------------------------------------------
     def problems(self, config: CarpConfig) -> List[Problem]:
         problems: List[Problem] = []
@@ -363,7 +368,7 @@ class Keepalived(Backend):
             warnings.append("ARP balancing is ignored: keepalived has none, each VIP is plain failover")
         return tuple(warnings)
 
-    def stop_plan(self, config: CarpConfig) -> Plan:
+    def stop_plan(self, config: CarpConfig, host=None) -> Plan:
         if not config.groups():
             return Plan(self.name)
         return Plan(self.name, (Step(stop_argv(self.files), "stop carp-pkg's keepalived (a keepalived.service is "

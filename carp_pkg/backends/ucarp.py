@@ -566,7 +566,7 @@ class Ucarp(Backend):
             warnings.append("ARP balancing is ignored: ucarp has none, each VIP is plain failover")
         return tuple(warnings)
 
-    def stop_plan(self, config: CarpConfig) -> Plan:
+    def stop_plan(self, config: CarpConfig, host=None) -> Plan:
         steps = []
         for group in config.groups():
             files = InstanceFiles(instance_dir(self.state_dir), group.interface, group.vhid)

@@ -19,7 +19,8 @@ after a half-finished install, is harmless.
 
 The manifest is not trusted. deinstall removes only:
   - carp-pkg's own files (carp.xml, carp.inc, carp.priv.inc, carp_status.php, carp_rules.php,
-    the rc script, /tmp/config.lock if install created it, the manifest), and only when each is a
+    the rc script, /tmp/config.lock if install created it, the manifest, and with --backend
+    keepalived the /etc/keepalived/carp-pkg.conf its sync wrote), and only when each is a
     regular file reached from --root without following a symbolic link;
   - directories install created above those files, only when empty, never /, /usr, /etc, /var,
     /tmp, /usr/local, /usr/local/etc or /var/db;

@@ -6,12 +6,13 @@ import time
 
 from ..cli_helpers import add_backend_argument, add_lock_timeout_argument, read_against
 from ..errors import UsageError
-from ..model import CARP_MAXSKEW, MAINTENANCE_ADVSKEW
+from ..model import CARP_MAXSKEW, MAINTENANCE_ADVSKEW, MAINTENANCE_VRRPPRIO
 from ..script import render_commands
 from ..sync import maintenance_on, sync
 
 NAME = "maintenance"
-HELP = "persistent maintenance mode: every vhid at advskew 254 (advertised as 240) so the peer takes over"
+HELP = ("persistent maintenance mode: every vhid at advskew 254 (advertised as 240), a VRRPv3 one at vrrpprio 1, "
+        "so the peer takes over")
 DESCRIPTION = """\
 `maintenance on` raises every vhid of this host to advskew 254, so a healthy peer becomes MASTER.
 The handover is not instant. A FreeBSD peer with preemption on takes over at the first
@@ -21,6 +22,8 @@ interval ends: measured in the lab (advbase 1, peer at advskew 100), the client 
 answer for the VIP 3.8-4.5 s after `maintenance on` (bound 3 x (1 + 100/256) s plus up to 1 s).
 The kernel caps the advertised skew at 240 (ip_carp.c CARP_MAXSKEW): a peer configured at
 advskew 239 or less takes over, a peer at 240 or more ties with this host and may not.
+A VRRPv3 vhid (protocol vrrp) goes to vrrpprio 1 instead, the lowest priority: a peer at
+vrrpprio 2 or more takes over.
 The mode is kept in /var/db/carp-pkg/maintenance: sync and the rc script honour it after a
 reboot until `maintenance off` restores the configured advskew. Only vhids whose advskew
 changes are touched. Without on/off, prints whether maintenance mode is on.
@@ -31,8 +34,21 @@ example: carp-pkg maintenance on
 example: carp-pkg maintenance off --dry-run
 example: carp-pkg --config examples/config.xml maintenance on --backend freebsd --dry-run --against examples/ifconfig-freebsd14.txt
 """
-ACHIEVES = (f"every vhid at advskew {MAINTENANCE_ADVSKEW}, advertised as {CARP_MAXSKEW}: a peer at advskew "
-            f"{CARP_MAXSKEW - 1} or less takes over, a peer at {CARP_MAXSKEW} or more ties with this host")
+ACHIEVES_CARP = (f"advskew {MAINTENANCE_ADVSKEW}, advertised as {CARP_MAXSKEW}: a peer at advskew {CARP_MAXSKEW - 1} or "
+                 f"less takes over, a peer at {CARP_MAXSKEW} or more ties with this host")
+ACHIEVES = f"every vhid at {ACHIEVES_CARP}"
+ACHIEVES_VRRP = (f"vrrpprio {MAINTENANCE_VRRPPRIO}, the lowest VRRPv3 priority: a peer at vrrpprio "
+                 f"{MAINTENANCE_VRRPPRIO + 1} or more takes over, a peer at {MAINTENANCE_VRRPPRIO} ties with this host")
+
+
+def achieves(config) -> str:
+    """What maintenance mode does to the configured vhids: CARP at advskew 254, VRRPv3 at vrrpprio 1."""
+    groups = config.groups() if config is not None else ()
+    if not any(g.vrrp for g in groups):
+        return ACHIEVES
+    if all(g.vrrp for g in groups):
+        return f"every vhid (VRRPv3) at {ACHIEVES_VRRP}"
+    return f"every CARP vhid at {ACHIEVES_CARP}; every VRRPv3 vhid at {ACHIEVES_VRRP}"
 
 
 def add_arguments(parser) -> None:
@@ -67,7 +83,7 @@ def run(args, ctx) -> int:
     result = sync(ctx.system, ctx.paths, backend, lock_timeout=args.lock_timeout,
                   running_override=running, maintenance=wanted)
     if args.json:
-        ctx.print_json({**result.to_json(), "maintenance": wanted, "achieves": ACHIEVES if wanted else None})
+        ctx.print_json({**result.to_json(), "maintenance": wanted, "achieves": achieves(result.config) if wanted else None})
         return 0
     for warning in result.plan.warnings:
         ctx.warn(warning)
@@ -75,5 +91,5 @@ def run(args, ctx) -> int:
         ctx.out.write(render_commands(result.plan))
     ctx.print(result.summary() if wanted else result.summary() + ", maintenance mode off")
     if wanted:
-        ctx.print(f"that is: {ACHIEVES}")
+        ctx.print(f"that is: {achieves(result.config)}")
     return 0

@@ -9,7 +9,9 @@ from ..configxml import RawConfig, RawEntry, read_config_xml, shorten
 from ..fs import read_bounded
 from ..errors import ConfigError, ExitCode, InputError, error_document
 from ..model import Problem
-from ..validate import examine
+from ..backends.commands import PFSENSE_OWNS_PFSYNC
+from ..sync import host_facts
+from ..validate import TRUE_WORDS, examine
 
 NAME = "validate"
 HELP = "check the CARP entries of config.xml and list every problem"
@@ -92,10 +94,22 @@ def _collect(args, ctx):
     backend = ctx.backend(args.backend)
     result = examine(raw)  # warnings (accepted, worth knowing) come apart from the problems that refuse the config
     config, problems = result.config, list(result.problems)
+    warnings = list(result.warnings)
     if config is not None:
         problems = backend.problems(config)
+        warnings += _pfsense_warnings(raw, config, backend, ctx)
     problems = early + problems
-    return raw, (config if not problems else None), problems, backend, list(result.warnings)
+    return raw, (config if not problems else None), problems, backend, warnings
+
+
+def _pfsense_warnings(raw: RawConfig, config, backend, ctx):
+    """On pfSense, pfsync0 is pfSense's (System > High Avail. Sync): the package's pfsync fields are ignored there."""
+    if config.pfsync is None or backend.name not in ("freebsd", "freebsd-legacy"):
+        return []
+    if not host_facts(ctx.system, ctx.paths).pfsense:
+        return []
+    index = next((e.index for e in raw.entries if (e.fields.get("pfsync") or "").strip().lower() in TRUE_WORDS), 0)
+    return [Problem(f"config[{index}].pfsync", PFSENSE_OWNS_PFSYNC)]
 
 
 def _auto(args) -> str:

@@ -16,9 +16,22 @@ CARP_TIME, plus a fixed PATH. Its output (stdout and stderr, the first OUTPUT_KE
 status go to the event log.
 
 `event` forks a supervisor twice removed (its own session, no inherited descriptors) and returns at once;
-the supervisor runs the hooks one after the other, each in a process group of its own, and kills a group
-that outlives its timeout (SIGTERM, then SIGKILL after KILL_GRACE_S). The hooks of one vhid never overlap:
-a supervisor waits for the previous event's hooks of the same vhid (an flock per vhid).
+the supervisor runs the hooks one after the other, each in a process group of its own. A hook still running
+at its timeout gets SIGTERM on its whole group and, KILL_GRACE_S later, SIGKILL on the whole group whether or
+not the hook itself has exited by then (a child that ignores SIGTERM does not survive). The hook is not
+reaped before that SIGKILL, so the group's id cannot have been reused. A process the hook starts in a session
+(or process group) of its own, with setsid(1) or a daemon's double fork, has left the group and escapes the
+timeout: it is the hook's to manage.
+
+Order. The hooks of one vhid never overlap and run in the order the events were recorded, newest state last:
+each event gets the vhid's next sequence number in transitions.json (under the event log's lock); its
+supervisor waits for the vhid's lock (ROOT/var/db/carp-pkg/hook-locks/IF-vhidN.lock, a blocking flock
+bounded by MAX_LOCK_WAIT_S) and, once it has it, looks at transitions.json again: if a newer event of the
+vhid has been recorded meanwhile, its own hooks are stale and are skipped ("kind": "skipped" in the log,
+reason "superseded by a newer transition"). So when a vhid flaps while a hook runs, the events queued behind
+it collapse into the newest one: only its hooks run next, and the last hooks to run are always those of the
+vhid's final state. (An event that could not be numbered, its transitions.json update having failed, runs
+its hooks without that check.) The hooks of one event, once started, all run.
 """
 
 from __future__ import annotations
@@ -34,8 +47,9 @@ import time
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from ..errors import CarpError
-from ..fs import ensure_directory, inside, open_for_writing
-from .log import EventLog
+from ..fs import ensure_private_directory, inside, open_for_writing
+from . import transitions
+from .log import EventLog, flock_within
 from .record import format_time, shown
 
 LINUX_ETC = "/etc/carp-pkg"
@@ -241,16 +255,32 @@ def run_one(path: str, record: Dict[str, object], timeout_s: float, event_time: 
     os.set_blocking(fd, False)
     deadline = started + timeout_s
     open_output = True
+    def take(chunk: bytes) -> None:
+        nonlocal dropped
+        keep = max(0, OUTPUT_KEEP - len(output))
+        output.extend(chunk[:keep])
+        dropped += len(chunk) - min(len(chunk), keep)
+
     while process.poll() is None:
         remaining = deadline - clock()
         if remaining <= 0:
             timed_out = True
             _kill_group(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=KILL_GRACE_S)
-            except subprocess.TimeoutExpired:
-                _kill_group(process.pid, signal.SIGKILL)
-                process.wait()
+            grace_end = clock() + KILL_GRACE_S
+            while clock() < grace_end:  # the group's grace: end early once the hook is gone and its output closed
+                if _exited_unreaped(process) and not open_output:
+                    break
+                if open_output:
+                    ready, _, _ = select.select([fd], [], [], 0.05)
+                    chunk = _read(fd) if ready else None
+                    if chunk == b"":
+                        open_output = False
+                    elif chunk:
+                        take(chunk)
+                else:
+                    time.sleep(0.02)
+            _kill_group(process.pid, signal.SIGKILL)  # whatever is left of the group, hook exited or not
+            process.wait()
             break
         if open_output:
             ready, _, _ = select.select([fd], [], [], min(remaining, 0.05))
@@ -261,9 +291,7 @@ def run_one(path: str, record: Dict[str, object], timeout_s: float, event_time: 
                 if not chunk:
                     open_output = False  # output closed; wait for the exit alone
                     continue
-                keep = max(0, OUTPUT_KEEP - len(output))
-                output += chunk[:keep]
-                dropped += len(chunk) - min(len(chunk), keep)
+                take(chunk)
         else:
             try:
                 process.wait(timeout=min(remaining, 0.5))
@@ -273,9 +301,7 @@ def run_one(path: str, record: Dict[str, object], timeout_s: float, event_time: 
         chunk = _read(fd)
         if not chunk:
             break
-        keep = max(0, OUTPUT_KEEP - len(output))
-        output += chunk[:keep]
-        dropped += len(chunk) - min(len(chunk), keep)
+        take(chunk)
         if dropped > 16 * OUTPUT_KEEP:
             break
     reader.close()
@@ -287,6 +313,16 @@ def run_one(path: str, record: Dict[str, object], timeout_s: float, event_time: 
     if timed_out:
         entry["reason"] = f"still running after its timeout of {timeout_s:g} s: killed"
     return entry
+
+
+def _exited_unreaped(process: subprocess.Popen) -> bool:
+    """Whether the hook has exited, leaving it a zombie (not reaped: its pid, the group's id, stays taken)."""
+    if process.returncode is not None:
+        return True
+    try:
+        return os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except (AttributeError, ChildProcessError):  # no waitid here: only the full grace tells
+        return False
 
 
 def _signal_name(number: int) -> str:
@@ -305,35 +341,55 @@ def _read(fd: int) -> Optional[bytes]:
         return b""
 
 
-def vhid_lock(state_dir: str, interface: str, vhid: int) -> int:
+def vhid_lock(state_dir: str, interface: str, vhid: int) -> Tuple[int, Optional[int]]:
+    """(the vhid's lock file, opened; the mode hook-locks had when it had to be tightened, else None)."""
     directory = os.path.join(state_dir, LOCKS_SUBDIR)
-    ensure_directory(directory, 0o700)
-    return open_for_writing(inside(directory, f"{interface}-vhid{int(vhid)}.lock"), 0o600, append=True)
+    loose = ensure_private_directory(directory)  # a real directory of ours, 0700: no symlink followed
+    return open_for_writing(inside(directory, f"{interface}-vhid{int(vhid)}.lock"), 0o600, append=True), loose
+
+
+SUPERSEDED = "superseded by a newer transition"
 
 
 def supervise(log: EventLog, record: Dict[str, object], event_time: float, hooks: Sequence[str],
               timeout_s: float, clock: Callable[[], float] = time.monotonic,
-              wall: Callable[[], float] = time.time) -> None:
-    """Run the hooks one after the other (after the hooks of this vhid's previous event), logging each."""
-    lock = vhid_lock(log.state_dir, str(record["interface"]), int(record["vhid"]))  # type: ignore[arg-type]
+              wall: Callable[[], float] = time.time, seq: Optional[int] = None) -> None:
+    """Run the hooks one after the other, after the hooks of this vhid's earlier events, logging each; skip
+    them all (and log that) when a newer event of the vhid (a higher seq in transitions.json) was recorded
+    while this one waited. seq None: the event has no number (its transitions.json update failed)."""
+    interface, vhid = str(record["interface"]), int(record["vhid"])  # type: ignore[call-overload]
     try:
-        deadline = clock() + MAX_LOCK_WAIT_S
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if clock() >= deadline:
-                    break  # a supervisor stuck far past every timeout must not stop the hooks for good
-                time.sleep(0.02)
+        lock, loose = vhid_lock(log.state_dir, interface, vhid)
+    except CarpError as exc:
+        _log_quietly(log, {"kind": "warning", "time": format_time(wall()), "interface": interface, "vhid": vhid,
+                           "reason": f"{exc.message}; the hooks run without the vhid's lock"})
+        lock, loose = None, None
+    try:
+        if loose is not None:
+            _log_quietly(log, {"kind": "warning", "time": format_time(wall()), "interface": interface, "vhid": vhid,
+                               "reason": f"{os.path.join(log.state_dir, LOCKS_SUBDIR)} was mode {loose:04o} (open "
+                                         "to others); made it 0700"})
+        if lock is not None:
+            flock_within(lock, MAX_LOCK_WAIT_S)  # a supervisor stuck far past every timeout must not stop the hooks for good
+        newest = transitions.sequence(transitions.read(log.state_dir), interface, vhid)
+        if seq is not None and newest > seq:
+            _log_quietly(log, {"kind": "skipped", "time": format_time(wall()), "interface": interface, "vhid": vhid,
+                               "state": record["state"], "event_time": record["time"], "seq": seq,
+                               "newest_seq": newest, "hooks": [os.path.basename(h) for h in hooks],
+                               "reason": SUPERSEDED})
+            return
         for path in hooks:
-            entry = run_one(path, record, timeout_s, event_time, clock, wall)
-            try:
-                log.write(entry)
-            except (CarpError, OSError):
-                pass  # the log went away (deinstall) or the disk is full: the next hook still runs
+            _log_quietly(log, run_one(path, record, timeout_s, event_time, clock, wall))
     finally:
-        os.close(lock)
+        if lock is not None:
+            os.close(lock)
+
+
+def _log_quietly(log: EventLog, entry: Dict[str, object]) -> None:
+    try:
+        log.write(entry)
+    except (CarpError, OSError):
+        pass  # the log went away (deinstall) or the disk is full: the hooks still run
 
 
 def spawn_detached(work: Callable[[], None]) -> None:

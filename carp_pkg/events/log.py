@@ -4,8 +4,13 @@ Writers (the `event` command, the hook supervisors, several at once on a failove
 lose or mix a line: each line is one `os.write` on a descriptor opened with O_APPEND (the kernel moves to
 the end and writes under the inode lock) and is kept below PIPE_BUF. Rotation renames the file (a writer
 holding the old descriptor finishes its line in events.jsonl.1) and takes an flock on events.lock, so two
-writers crossing 1 MiB together rotate once. Nothing here waits long for that lock: a transition is never
-held up by a reader or a stuck writer (LOCK_WAIT_S, then it goes on without).
+writers crossing 1 MiB together rotate once. Rotation waits for that lock at most LOCK_WAIT_S (then it leaves
+rotating to the next writer); the `event` command waits longer for it (it updates transitions.json under it,
+and its caller has already put it in the background). Waiting is a blocking flock bounded by a timer
+(`flock_within`), so the lock goes to a waiter the moment it is free.
+
+Every file written here is opened by fs.open_for_writing: never through a symlink or a hard link, never a
+FIFO or a device (which could block the open), never a file of another user.
 
 Readers get at most READ_LIMIT bytes of each file (the newest ones), never follow a symbolic link and skip
 lines that are not JSON objects.
@@ -18,6 +23,7 @@ import errno
 import fcntl
 import json
 import os
+import signal
 import stat
 import time
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
@@ -40,30 +46,56 @@ SHRINKABLE = ("output", "vips", "args", "reason")
 Entry = Dict[str, object]
 
 
+def _dump(entry: Entry) -> bytes:
+    return (json.dumps(entry, ensure_ascii=True, separators=(",", ":")) + "\n").encode("ascii")
+
+
+def _escaped_len(text: str) -> int:
+    return len(json.dumps(text, ensure_ascii=True)) - 2
+
+
 def encode_line(entry: Entry) -> bytes:
     """One JSON line (ASCII: control characters escaped, so it is always exactly one line), shortened to
-    MAX_LINE_BYTES by cutting the free-text fields, and saying so."""
-    line = (json.dumps(entry, ensure_ascii=True, separators=(",", ":")) + "\n").encode("ascii")
+    MAX_LINE_BYTES by cutting the free-text fields from their end, and saying so ("truncated": true).
+
+    A text is cut by its escaped size (a non-ASCII character is 6 bytes as \\uXXXX, 12 beyond the BMP), so as
+    much of its start is kept as fits."""
+    line = _dump(entry)
     if len(line) <= MAX_LINE_BYTES:
         return line
     entry = dict(entry)
+    entry["truncated"] = True
+    line = _dump(entry)
     for key in SHRINKABLE:
         value = entry.get(key)
-        while len(line) > MAX_LINE_BYTES and value:
-            excess = len(line) - MAX_LINE_BYTES
-            if isinstance(value, str):
-                value = value[:max(0, len(value) - excess - 16)]
-            elif isinstance(value, list):
+        if len(line) <= MAX_LINE_BYTES or not value:
+            continue
+        if isinstance(value, str):
+            budget = MAX_LINE_BYTES - (len(line) - _escaped_len(value))  # what this field may take
+            low, high = 0, len(value)  # the longest prefix that fits: escaped size only grows with length
+            while low < high:
+                middle = (low + high + 1) // 2
+                if _escaped_len(value[:middle]) <= budget:
+                    low = middle
+                else:
+                    high = middle - 1
+            entry[key] = value[:low]
+        elif isinstance(value, list):
+            while len(line) > MAX_LINE_BYTES and value:
                 value = value[:-1]
-            else:
-                break
-            entry[key] = value
-            entry["truncated"] = True
-            line = (json.dumps(entry, ensure_ascii=True, separators=(",", ":")) + "\n").encode("ascii")
+                entry[key] = value
+                line = _dump(entry)
+        line = _dump(entry)
     if len(line) > MAX_LINE_BYTES:  # nothing left to cut: keep the kind and time only
-        line = (json.dumps({k: entry[k] for k in ("kind", "time") if k in entry} | {"truncated": True},
-                           separators=(",", ":")) + "\n").encode("ascii")
+        line = _dump({k: entry[k] for k in ("kind", "time") if k in entry} | {"truncated": True})
     return line
+
+
+def why(error: OSError) -> str:
+    """An OSError from writing, in words: a full or read-only disk is named as such."""
+    return {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only",
+            errno.EDQUOT: "the disk quota is exceeded", errno.EFBIG: "the file is too large"}.get(
+        error.errno, error.strerror or str(error))
 
 
 def decode_line(line: bytes) -> Optional[Entry]:
@@ -80,6 +112,69 @@ def kind(entry: Entry) -> str:
     return value if isinstance(value, str) else "transition"
 
 
+class _Expired(Exception):
+    pass
+
+
+_waiting = False  # flock_within is in a blocking flock that its timer may end
+
+
+def _expire(signum, frame) -> None:  # noqa: ARG001
+    if _waiting:
+        raise _Expired()
+
+
+def flock_within(fd: int, wait_s: float, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> bool:
+    """An exclusive flock on fd within wait_s seconds; whether it was obtained.
+
+    A blocking flock, ended by a one-shot real-time timer (SIGALRM) when wait_s passes: the kernel hands the
+    lock to a waiter as soon as it is free, with no polling delay. Where a timer cannot be used (not the
+    main thread, or a timer of someone else's already running) it polls every 5 ms instead."""
+    global _waiting
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        pass
+    if wait_s <= 0:
+        return False
+    previous, timer = None, False
+    if signal.getitimer(signal.ITIMER_REAL)[0] == 0:
+        try:
+            previous, timer = signal.signal(signal.SIGALRM, _expire), True
+        except ValueError:  # not the main thread: signals cannot be handled here
+            pass
+    if not timer:
+        deadline = clock() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if clock() >= deadline:
+                    return False
+                sleep(0.005)
+    try:
+        _waiting = True
+        try:
+            signal.setitimer(signal.ITIMER_REAL, wait_s)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            _waiting = False
+            return True
+        except _Expired:
+            _waiting = False
+            try:  # the timer may have fired just as the lock came: then it is held
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                return False
+    finally:
+        _waiting = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL if previous is None else previous)
+
+
 class EventLog:
     def __init__(self, state_dir: str, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep):
@@ -91,28 +186,19 @@ class EventLog:
     def rotated(self, number: int) -> str:
         return f"{self.path}.{number}"
 
-    def prepare(self) -> None:
-        """The state dir: a real directory, ours, 0700 (it also keeps ucarp's passwords)."""
-        ensure_private_directory(self.state_dir)
+    def prepare(self) -> Optional[int]:
+        """The state dir: a real directory, ours, 0700 (it also keeps ucarp's passwords). Returns the mode it
+        had when it had to be tightened (it was open to others: the caller says so), else None."""
+        return ensure_private_directory(self.state_dir)
 
     # --- writing ----------------------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self, wait_s: float = LOCK_WAIT_S) -> Iterator[bool]:
-        """Exclusive flock on events.lock for at most wait_s; yields whether it was obtained."""
+        """Exclusive flock on events.lock for at most wait_s; yields whether it was obtained.
+        EnvironmentProblem when events.lock cannot be opened (a symlink, a FIFO, a hard link, ...)."""
         fd = open_for_writing(self.lock_path, LOCK_MODE, append=True)
         try:
-            deadline = self.clock() + wait_s
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    held = True
-                    break
-                except BlockingIOError:
-                    if self.clock() >= deadline:
-                        held = False
-                        break
-                    self.sleep(0.005)
-            yield held
+            yield flock_within(fd, wait_s, self.clock, self.sleep)
         finally:
             os.close(fd)  # closing releases the flock
 
@@ -124,8 +210,7 @@ class EventLog:
             try:
                 written = os.write(fd, line)
             except OSError as exc:
-                why = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
-                raise EnvironmentProblem(f"cannot append to {self.path}: {why}") from None
+                raise EnvironmentProblem(f"cannot append to {self.path}: {why(exc)}") from None
             if written != len(line):
                 raise EnvironmentProblem(f"cannot append to {self.path}: only {written} of {len(line)} bytes written")
             return os.fstat(fd).st_size

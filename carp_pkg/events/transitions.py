@@ -1,20 +1,24 @@
 """The last transition and a counter per state, per vhid: ROOT/var/db/carp-pkg/transitions.json (0600).
 
     {"eth0/1": {"interface": "eth0", "vhid": 1, "state": "MASTER", "previous": "BACKUP",
-                "time": "2025-06-01T12:00:00.123456Z", "backend": "ucarp",
+                "time": "2025-06-01T12:00:00.123456Z", "backend": "ucarp", "seq": 7,
                 "counts": {"MASTER": 3, "BACKUP": 4, "INIT": 0}}}
 
-`event` reads the previous state here and writes the new one while it holds the event log's lock, so the
-`previous` of each record is the `state` of the one before it for that vhid. The counters only grow (log
-rotation does not reset them): they are `carp_transitions_total` in `carp-pkg metrics`. `status` shows
-the last transition. The file is small and rewritten atomically (temp file, rename); a damaged file is
-started afresh rather than trusted.
+`event` reads the previous state here and writes the new one only while it holds the event log's lock
+(never otherwise: an event that cannot get the lock is logged with `previous` unknown and leaves this
+file alone), so the `previous` of each record is the `state` of the one before it for that vhid and no
+count is lost. The counters only grow (log rotation does not reset them): they are
+`carp_transitions_total` in `carp-pkg metrics`. `seq` numbers the vhid's events in the order they were
+recorded: a hook supervisor compares its event's number with the newest here to skip the hooks of an
+event that a newer one has superseded (hooks.py). `status` shows the last transition. The file is small
+and rewritten atomically (temp file, rename); a damaged file is started afresh rather than trusted.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import time
 from typing import Dict, Optional, Tuple
 
@@ -54,20 +58,30 @@ def parse(text: Optional[str]) -> Table:
         if name != key(entry["interface"], vhid):
             continue
         counts = entry.get("counts") if isinstance(entry.get("counts"), dict) else {}
-        entry["counts"] = {s: counts[s] if isinstance(counts.get(s), int) and not isinstance(counts.get(s), bool)
-                           and counts[s] >= 0 else 0 for s in STATES}
+        entry["counts"] = {s: counts[s] if _count(counts.get(s)) else 0 for s in STATES}
+        entry["seq"] = entry["seq"] if _count(entry.get("seq")) else 0
         table[name] = entry
     return table
 
 
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def read(state_dir: str) -> Table:
-    """Straight from the file (the `event` command); status and metrics read through System.read_text."""
+    """Straight from the file (the `event` command, the hook supervisor); status and metrics read through
+    System.read_text. Anything but a readable regular file reads as empty."""
     try:
         fd = os.open(path_in(state_dir), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return {}
     with os.fdopen(fd, "rb") as handle:
-        data = handle.read(MAX_BYTES + 1)
+        try:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return {}
+            data = handle.read(MAX_BYTES + 1)
+        except OSError:
+            return {}
     return parse(data.decode("utf-8", "replace")) if len(data) <= MAX_BYTES else {}
 
 
@@ -80,7 +94,7 @@ def update(table: Table, record: Dict[str, object]) -> Tuple[Table, Optional[str
     counts[str(record["state"])] = counts.get(str(record["state"]), 0) + 1
     entry = {"interface": record["interface"], "vhid": record["vhid"], "state": record["state"],
              "previous": record.get("previous"), "time": record["time"], "backend": record["backend"],
-             "counts": counts}
+             "seq": int(before.get("seq") or 0) + 1 if before else 1, "counts": counts}  # type: ignore[call-overload]
     table = {k: v for k, v in table.items() if k != name}
     if len(table) >= MAX_VHIDS:  # drop the one that changed longest ago
         oldest = min(table, key=lambda k: str(table[k].get("time", "")))
@@ -109,3 +123,9 @@ def write(state_dir: str, table: Table) -> None:
 def previous_state(table: Table, interface: str, vhid: int) -> Optional[str]:
     entry = table.get(key(interface, vhid))
     return entry.get("state") if entry else None  # type: ignore[return-value]
+
+
+def sequence(table: Table, interface: str, vhid: int) -> int:
+    """The number of the vhid's newest recorded event (0: none)."""
+    entry = table.get(key(interface, vhid))
+    return int(entry.get("seq") or 0) if entry else 0  # type: ignore[call-overload]

@@ -8,11 +8,17 @@ from the request):
   /healthz       {"ok": ...}: 200 when every configured vhid runs as MASTER or BACKUP, else 503
   /events        server-sent events, one per CARP transition, while the event log exists
 Hardening: the request line and head are bounded in size and in time (slow clients are cut off),
-bodies are refused, at most `max_connections` connections are served at once (the rest get 503 at
-once) and at most a quarter of them may be event streams, which end after `stream_seconds`;
-every response carries Content-Security-Policy, X-Content-Type-Options, X-Frame-Options,
-Referrer-Policy and Cache-Control: no-store; on a loopback address only Host names that mean this
-machine are answered (a DNS-rebinding page cannot read it); no response holds a password.
+bodies are refused, requests are parsed strictly (HTTP/1.0 or 1.1 only; well-formed header lines;
+exactly one Host on HTTP/1.1; origin-form targets, or absolute-form ones naming an allowed host);
+at most `max_connections` connections are served at once, plus `reserved_connections` that only
+/healthz and /metrics may use, and when all are taken a newcomer takes the place of the connection
+that has spent longest sending its head: slow clients cannot keep a load balancer's probe out. A
+refusal for lack of room is 429 with Retry-After (never 503, which /healthz keeps for "unhealthy").
+At most a quarter of the connections may be event streams, which end after `stream_seconds` or as
+soon as the client goes away; every response carries Content-Security-Policy,
+X-Content-Type-Options, X-Frame-Options, Referrer-Policy and Cache-Control: no-store; on a loopback
+address only Host names that mean this machine are answered, elsewhere only the --allow-host names
+when some are given (a DNS-rebinding page cannot read it); no response holds a password.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""An in-memory FreeBSD 14 host: `ifconfig` and `sysctl` as carp-pkg drives them, for tests.
+"""An in-memory FreeBSD 14 (or 15: `release=1500000`) host: `ifconfig` and `sysctl` as carp-pkg drives them, for tests.
 
 `FakeFreeBSD.run(argv) -> (returncode, stdout, stderr)` accepts the forms of DESIGN.md §3 and answers
 like the real tools (messages from sbin/ifconfig, sbin/sysctl and the kernel's errno strings):
@@ -10,7 +10,7 @@ like the real tools (messages from sbin/ifconfig, sbin/sysctl and the kernel's e
     ifconfig IF inet IP/BITS alias [vhid V]      ifconfig IF inet IP -alias
     ifconfig IF inet6 ADDR prefixlen BITS alias [vhid V]          ifconfig IF inet6 ADDR -alias
     ifconfig pfsync0 syncdev IF|-syncdev [syncpeer IP|-syncpeer] [defer|-defer] [maxupd N]
-                     [version 1301|1400] [up|down]                (`syncif` is an alias of `syncdev`)
+                     [version 1301|1400|1500] [up|down]           (`syncif` is an alias of `syncdev`; 1500: 15 only)
     sysctl [-n] NAME[=VALUE] ...
 
 Kernel behaviour modelled from sys/netinet/ip_carp.c and sys/netinet/in.c (FreeBSD 10+):
@@ -22,15 +22,23 @@ Kernel behaviour modelled from sys/netinet/ip_carp.c and sys/netinet/in.c (FreeB
 - `inet IP/BITS` without `alias` replaces the interface's first IPv4 address;
 - net.inet.carp.demotion writes are added to the current value; allow=0 puts every vhid in INIT;
 - the key given with `pass` is cut to 19 bytes (strlcpy into CARP_KEY_LEN 20) and printed only by `-k`;
-- every `ifconfig IF ... vhid V ...` command (an address added with `alias vhid V` too) sends the vhid's
-  peers: the ones given with `peer`/`peer6`, else the multicast defaults 224.0.0.18 / ff02::12, so a
-  unicast peer survives only when each vhid command repeats it (sbin/ifconfig/carp.c, FreeBSD 14);
-- FreeBSD 15 (release >= 1500000): a vhid keeps its version (2 CARP, 3 VRRPv3) until `carpver` changes it;
-  a VRRPv3 vhid prints `\tvrrp: STATE vrid N prio P interval I` and no peer line (sbin/ifconfig/carp.c); an
-  older release reads `carpver`/`vrrpprio`/`vrrpinterval` as an address and fails with "bad value".
+- FreeBSD 14: every `ifconfig IF ... vhid V ...` command (an address added with `alias vhid V` too) sends
+  the vhid's peers: the ones given with `peer`/`peer6`, else the multicast defaults 224.0.0.18 / ff02::12
+  (carp_ctor() calls setcarp_mcast()), so a unicast peer survives only when each vhid command repeats it
+  (sbin/ifconfig/carp.c); `mcast`/`mcast6` set the multicast group explicitly;
+- FreeBSD 15 (release >= 1500000): carp_ctor() no longer presets the multicast group and the kernel keeps a
+  vhid's peer unless given a non-zero address, so a vhid command that names no peer leaves it as it is; only
+  `peer`/`peer6` or `mcast`/`mcast6` change it;
+- FreeBSD 15: a vhid is created with a version (2 CARP, the default; 3 VRRPv3 with `carpver 3`) and keeps it:
+  a `carpver` other than the vhid's own is refused with EINVAL (ip_carp.c carp_ioctl_set(): "If you want to
+  switch from VRRP to CARP or vice versa, you'd need to recreate the VHID", commit a254d6870e88); for a
+  VRRPv3 vhid the kernel sets only the priority and interval, never a peer; it prints
+  `\tvrrp: STATE vrid N prio P interval I` and no peer line (sbin/ifconfig/carp.c); pfsync0 reports
+  `version: 1500`; an older release reads `carpver`/`vrrpprio`/`vrrpinterval` as an address and fails with
+  "bad value".
 
 `strict=True` (the default) refuses `inet ... alias vhid V` while vhid V does not exist yet (the real
-ifconfig would create it with no password) and refuses real ifconfig forms this stand-in does not
+ifconfig would create it with no password; allowed for a `carpver 3` VRRPv3 vhid, which has none) and refuses real ifconfig forms this stand-in does not
 model; those refusals say so in their message.
 """
 
@@ -56,6 +64,7 @@ CARP_DEFAULT_PEER6 = "ff02::12"
 CARP_STATES = ("INIT", "BACKUP", "MASTER")
 PFSYNC_IF = "pfsync0"
 PFSYNC_VERSIONS = (1301, 1400)
+PFSYNC_VERSIONS_15 = (1301, 1400, 1500)  # FreeBSD 15 adds 1500, its default
 IFNAMSIZ = 16
 
 ENOENT = "No such file or directory"
@@ -225,8 +234,11 @@ class FakeFreeBSD:
         self.interfaces: Dict[str, Interface] = {}
         for index, (name, addresses) in enumerate(self.host_config.items(), start=1):
             self.interfaces[name] = Interface(name, index, [Address(ipaddress.ip_interface(a)) for a in addresses])
-        self.pfsync = Pfsync(exists=self.has_pfsync)
+        self.pfsync = Pfsync(exists=self.has_pfsync, version=self._pfsync_default_version())
         self.sysctls: Dict[str, Union[int, str]] = dict(CARP_SYSCTL_DEFAULTS)
+
+    def _pfsync_default_version(self) -> int:
+        return 1500 if self.release >= VRRP_RELEASE else 1400
 
     def reboot(self) -> None:
         """Every vhid, VIP, pfsync setting and sysctl is gone; the host addresses (rc.conf) come back."""
@@ -426,7 +438,7 @@ class FakeFreeBSD:
     # --- ifconfig: configuring ------------------------------------------------------------------------
     def _create(self, name: str, words: Sequence[str]) -> Tuple[str, str]:
         if name == PFSYNC_IF and not self.pfsync.exists and not words:
-            self.pfsync = Pfsync(exists=True)
+            self.pfsync = Pfsync(exists=True, version=self._pfsync_default_version())
             return "", ""
         if re.fullmatch(r"carp\d+", name):
             raise _Exit(f"SIOCIFCREATE2: {EINVAL}")  # no carp cloner since FreeBSD 10
@@ -462,7 +474,7 @@ class FakeFreeBSD:
                 sync.maxupd = number
             elif word == "version":
                 number = self._decimal("version", value)
-                if number not in PFSYNC_VERSIONS:
+                if number not in (PFSYNC_VERSIONS_15 if self.release >= VRRP_RELEASE else PFSYNC_VERSIONS):
                     raise _Exit(f"SIOCSETPFSYNCNV: {EINVAL}")
                 sync.version = number
             elif word in ("up", "down"):
@@ -672,7 +684,8 @@ class FakeFreeBSD:
 
     def _check_new_vhid_address(self, iface: Interface, request: _Request, before: Optional[Vhid]) -> None:
         adding = request.address is not None and request.doalias >= 0
-        if self.strict and adding and before is None:
+        keyless = request.version == CARP_VERSION_VRRP  # a VRRPv3 vhid has no key: nothing is lost creating it here
+        if self.strict and adding and before is None and not keyless:
             raise _refuse(f"vhid {request.vhid} is not configured on {iface.name}: configure it first with "
                           f"'ifconfig {iface.name} vhid {request.vhid} advskew S advbase B pass P' (the real "
                           "ifconfig would create it here with advbase 1, advskew 0 and no password)")
@@ -682,6 +695,9 @@ class FakeFreeBSD:
         if iface.kind != "ether":
             raise _Exit(f"SIOCSVH: {EOPNOTSUPP}")
         entry = iface.vhid(request.vhid)
+        if entry is not None and request.version is not None and request.version != entry.version:
+            # carp_ioctl_set(): `else if (sc->sc_version != carpr->carpr_version) return (EINVAL);`
+            raise _Exit(f"SIOCSVH: {EINVAL}")
         if entry is None:
             # carp_ioctl() allocates the vhid before checking advbase/advskew: a rejected SIOCSVH
             # still leaves a new vhid behind, with the defaults.
@@ -700,9 +716,16 @@ class FakeFreeBSD:
         for name in ("version", "vrrp_prio", "vrrp_interval"):
             if getattr(request, name) is not None:  # setcarp_callback(): only what the command names changes
                 setattr(entry, name, getattr(request, name))
-        # setcarp_callback() sends the defaults for a peer the command does not name (sbin/ifconfig/carp.c)
-        entry.peer = request.peer if request.peer is not None else CARP_DEFAULT_PEER
-        entry.peer6 = request.peer6 if request.peer6 is not None else CARP_DEFAULT_PEER6
+        if self.release >= VRRP_RELEASE:
+            # FreeBSD 15: the kernel keeps its peer unless given an address (mcast/mcast6 give the group), and
+            # for a VRRPv3 vhid it sets only the priority and interval (carp_ioctl_set(), carp_nl_set())
+            if entry.version != CARP_VERSION_VRRP:
+                entry.peer = request.peer if request.peer is not None else entry.peer
+                entry.peer6 = request.peer6 if request.peer6 is not None else entry.peer6
+        else:
+            # FreeBSD 14: setcarp_callback() sends the defaults for a peer the command does not name
+            entry.peer = request.peer if request.peer is not None else CARP_DEFAULT_PEER
+            entry.peer6 = request.peer6 if request.peer6 is not None else CARP_DEFAULT_PEER6
         if request.state in ("MASTER", "BACKUP") and self._state(iface, entry) != "INIT":
             entry.forced_state = request.state
 
