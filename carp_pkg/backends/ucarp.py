@@ -33,7 +33,6 @@ Facts from ucarp 1.5.2 (src/carp.c, src/ucarp.c), checked against running proces
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import json
 import os
@@ -237,6 +236,7 @@ def record_text(argv: Sequence[str]) -> str:
 def scripts_digest(up: Optional[str], down: Optional[str]) -> Optional[str]:
     if up is None or down is None:
         return None
+    import hashlib  # start-up time: only when scripts are compared
     return hashlib.sha256(f"{up}\0{down}".encode("utf-8")).hexdigest()
 
 
