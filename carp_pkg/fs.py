@@ -33,16 +33,18 @@ def _describe(error: OSError) -> str:
 
 
 def read_bounded(path: str, limit: int = MAX_SMALL_INPUT_BYTES, what: str = "input",
-                 hints: Optional[Dict[int, str]] = None, follow_symlinks: bool = True) -> bytes:
+                 hints: Optional[Dict[int, str]] = None, follow_symlinks: bool = True,
+                 allow_pipe: bool = True) -> bytes:
     """At most `limit` bytes of a regular file or a pipe (`-` = standard input); anything else is refused.
     hints: errno → advice appended to the message (e.g. where the file usually is);
-    follow_symlinks=False: a symlink is refused (files carp-pkg itself wrote, in its own directories)."""
+    follow_symlinks=False: a symlink is refused (files carp-pkg itself wrote, in its own directories);
+    allow_pipe=False: a FIFO is refused too (state files: a writer on a planted FIFO would block the read)."""
     if path == "-":
         stdin = getattr(sys.stdin, "buffer", None)
         if stdin is None:  # a text stream put in place of stdin (an embedding program, a test)
             return _read_stream(sys.stdin, limit, f"{what} (standard input)").encode("utf-8")
         return _read_stream(stdin, limit, f"{what} (standard input)")
-    with open_input(path, what, hints, follow_symlinks) as handle:
+    with open_input(path, what, hints, follow_symlinks, allow_pipe) as handle:
         size = os.fstat(handle.fileno()).st_size
         if size > limit:
             raise InputError(f"{path}: {_size(size)} is larger than the {_size(limit)} a {what} may be")
@@ -50,7 +52,7 @@ def read_bounded(path: str, limit: int = MAX_SMALL_INPUT_BYTES, what: str = "inp
 
 
 def open_input(path: str, what: str = "input", hints: Optional[Dict[int, str]] = None,
-               follow_symlinks: bool = True):
+               follow_symlinks: bool = True, allow_pipe: bool = True):
     """A binary stream of a regular file or a pipe; anything else (a directory, a device such as /dev/zero)
     is refused with one line. Opened non-blocking, so a FIFO without a writer cannot hang the open;
     reads block as usual."""
@@ -64,7 +66,7 @@ def open_input(path: str, what: str = "input", hints: Optional[Dict[int, str]] =
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
             raise InputError(f"{path}: is a directory, not a {what}")
-        if not (stat.S_ISREG(info.st_mode) or stat.S_ISFIFO(info.st_mode)):
+        if not (stat.S_ISREG(info.st_mode) or (allow_pipe and stat.S_ISFIFO(info.st_mode))):
             raise InputError(f"{path}: is a device or special file, not a {what}; give a regular file")
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")

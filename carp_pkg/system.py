@@ -223,11 +223,11 @@ class System:
 
     # --- files -----------------------------------------------------------------------------------
     def read_text(self, path: str, limit: int = MAX_SMALL_INPUT_BYTES) -> Optional[str]:
-        """A state file's text (at most `limit` bytes, regular files and pipes only); None when missing."""
+        """A state file's text (at most `limit` bytes, regular files only); None when missing."""
         if not os.path.lexists(path):
             return None
         try:
-            return read_bounded(path, limit, "state file").decode("utf-8", errors="replace")
+            return read_bounded(path, limit, "state file", allow_pipe=False).decode("utf-8", errors="replace")
         except InputError:
             if not os.path.lexists(path):
                 return None  # gone in between (a process that just exited)

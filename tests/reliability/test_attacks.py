@@ -678,3 +678,21 @@ def test_purge_edits_the_file_a_symlinked_config_points_to_and_keeps_owner_mode_
         assert "<!-- kept: an admin's note -->" in after
         info = real.stat()
         assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (65534, 65534, 0o640)
+
+
+def test_a_fifo_planted_as_a_state_file_is_refused_not_waited_on(tmp_path):
+    """A writer holding a FIFO open at a state file would block every status/check/sync read forever."""
+    from carp_pkg.errors import InputError as Refused
+    from carp_pkg.paths import Paths
+    from carp_pkg.system import RecordingRunner, System
+    with FIGURES.case(FILE_SYSTEM):
+        fifo = tmp_path / "applied.json"
+        os.mkfifo(fifo)
+        writer = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # a writer is attached
+        try:
+            started = time.monotonic()
+            with pytest.raises(Refused, match="special file"):
+                System(RecordingRunner(), Paths(str(tmp_path))).read_text(str(fifo))
+            assert time.monotonic() - started < 5
+        finally:
+            os.close(writer)
