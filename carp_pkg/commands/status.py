@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from ..cli_helpers import add_backend_argument, read_against
 from ..errors import CarpError
 from ..events import transitions
@@ -37,7 +39,12 @@ def last_transition(table: dict, interface: str, vhid: int):
     return {"state": entry.get("state"), "previous": entry.get("previous"), "time": entry.get("time")}
 
 
-def status_document(backend, running, maintenance: bool, transition_table=None) -> dict:
+LINUX_BACKENDS = ("ucarp", "keepalived")  # no net.inet.carp sysctls, no pfsync: status shows neither
+
+
+def status_document(backend, running, maintenance: bool, transition_table=None, configured=None) -> dict:
+    """configured: how many vhids config.xml asks for (None when it cannot be read), so that an empty
+    table says "not running" rather than "not configured" when that is the truth."""
     table = transition_table or {}
     rows = [{**row, "last_transition": last_transition(table, row["interface"], row["vhid"])}
             for row in vhid_rows(running)]
@@ -51,6 +58,7 @@ def status_document(backend, running, maintenance: bool, transition_table=None) 
         "sysctls": {"allow": sysctls.allow, "preempt": sysctls.preempt, "demotion": sysctls.demotion},
         "vhids": rows,
         "pfsync": pfsync_json(running.pfsync),
+        "configured_vhids": configured,
     }
 
 
@@ -67,12 +75,17 @@ def format_table(document: dict) -> str:
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in (header, *rows)]
     if not rows:
-        lines.append("(no CARP vhid configured)")
+        configured = document.get("configured_vhids")
+        lines.append(f"(nothing running: config.xml configures {configured} vhid{'s' if configured != 1 else ''}; "
+                     "`carp-pkg sync` starts them)" if configured else "(no CARP vhid configured)")
+    maintenance = f"maintenance: {'ON' if document['maintenance'] else 'off'}"
+    if document["backend"] in LINUX_BACKENDS:
+        lines.append(maintenance)
+        return "\n".join(lines) + "\n"
     sysctls = document["sysctls"]
     allowed = {1: "yes", 0: "NO (carp-pkg enable)", None: "unknown"}.get(sysctls["allow"], str(sysctls["allow"]))
     demotion = "unknown" if sysctls["demotion"] is None else str(sysctls["demotion"])
-    lines.append(f"carp allowed: {allowed}   demotion: {demotion}   "
-                 f"maintenance: {'ON (advskew 254)' if document['maintenance'] else 'off'}")
+    lines.append(f"carp allowed: {allowed}   demotion: {demotion}   {maintenance}")
     pfsync = document["pfsync"]
     if pfsync and pfsync["syncdev"]:
         syncok = {True: "in sync", False: "NOT in sync", None: "sync status unknown"}[pfsync["syncok"]]
@@ -100,6 +113,14 @@ def _change(last) -> str:
     return shown[:80]
 
 
+def configured_vhids(ctx, backend) -> Optional[int]:
+    """How many vhids config.xml asks for; None when it cannot be read (status still shows what runs)."""
+    try:
+        return len(ctx.load_config(backend).groups())
+    except CarpError:
+        return None
+
+
 def read_transitions(ctx) -> dict:
     """The last transition per vhid (events/transitions.py); {} when none was recorded or it cannot be read."""
     try:
@@ -113,7 +134,8 @@ def run(args, ctx) -> int:
     backend = ctx.backend(args.backend)
     captured = read_against(backend, args.against) if args.against else None
     running, _ = observe(backend, ctx.system, ctx.paths, captured)
-    document = status_document(backend, running, maintenance_on(ctx.system, ctx.paths), read_transitions(ctx))
+    document = status_document(backend, running, maintenance_on(ctx.system, ctx.paths), read_transitions(ctx),
+                               configured_vhids(ctx, backend))
     if args.json:
         ctx.print_json(document)
     else:

@@ -8,6 +8,7 @@ read is part of the snapshot (an UNKNOWN check, failure metrics, a 503 health), 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -92,6 +93,16 @@ def _message(exc: Exception) -> str:
     return f"{where}{getattr(exc, 'strerror', None) or exc}"
 
 
+def _log_message(exc: Exception, log: str) -> str:
+    """An event-log error as the page shows it: the file's name, never where it lives on the host."""
+    if isinstance(exc, OSError) and getattr(exc, "filename", None):
+        message = f"{os.path.basename(str(exc.filename))}: {exc.strerror or exc}"
+    else:
+        message = _message(exc)
+    directory = os.path.dirname(log)
+    return message.replace(directory + os.sep, "").replace(directory, "") if directory else message
+
+
 def friendly_names(path: str) -> Dict[str, str]:
     """device → the name pfSense shows (its description, else the upper-cased friendly name: WAN, LAN, OPT1)."""
     try:
@@ -118,7 +129,8 @@ def take(ctx, source: Source) -> Snapshot:
                 captured = captured.with_sysctls(read_sysctls_capture(source.sysctls))
         running, _record = observe(backend, ctx.system, ctx.paths, captured)
         maintenance = maintenance_on(ctx.system, ctx.paths)
-        status = status_document(backend, running, maintenance, transitions)
+        status = status_document(backend, running, maintenance, transitions,
+                                 len(config.groups()) if config is not None else None)
     except (CarpError, OSError) as exc:
         running, running_error = None, exc
     if config is not None and running is not None:
@@ -135,10 +147,11 @@ def take(ctx, source: Source) -> Snapshot:
         metrics, not_running = render_failure_metrics(), ()
         state_health = health(None, None, report.unknown)
     events = events_error = None
+    log = events_path(ctx.paths)
     try:
-        events = read_recent(events_path(ctx.paths))
+        events = read_recent(log)
     except (CarpError, OSError) as exc:
-        events_error = _message(exc)
+        events_error = _log_message(exc, log)
     return Snapshot(taken=time.time(), status=status,
                     status_error=None if running_error is None else _message(running_error),
                     check=report.to_json(), metrics=metrics, health=state_health,
