@@ -150,6 +150,16 @@ HOSTILE_WORDS = [
     (["vhid=1", "state=MASTER"], "missing interface"),
     (["subsystem=1@em0", "interface=em0", "type=MASTER"], "either"),
     (["vip=10.0.0.1"] * 30, "arguments"),
+    # the tester's loose inputs: leading zeros (the kernel prints none), prefix lengths beyond the family's
+    (["subsystem=001@em0", "type=MASTER"], "no leading zero"),
+    (["subsystem=01@em0", "type=MASTER"], "no leading zero"),
+    (["interface=eth0", "vhid=007", "state=MASTER"], "no leading zero"),
+    (["interface=eth0", "vhid=1", "state=MASTER", "vip=1.2.3.4/33"], "prefix length"),
+    (["interface=eth0", "vhid=1", "state=MASTER", "vip=1.2.3.4/024"], "prefix length"),
+    (["interface=eth0", "vhid=1", "state=MASTER", "vip=1.2.3.4/"], "prefix length"),
+    (["interface=eth0", "vhid=1", "state=MASTER", "vip=1.2.3.4/24/8"], "prefix length"),
+    (["interface=eth0", "vhid=1", "state=MASTER", "vip=2001:db8::1/129"], "prefix length"),
+    (["interface=eth0", "vhid=1", "state=MASTER", "vip=1.2.3.4/\u0662\u0664"], "IP address"),
 ]
 
 
@@ -305,7 +315,10 @@ def test_the_event_commands_own_work_is_well_under_100_ms(tmp_path):
     print(f"\nevent command, own work in-process: median {median * 1000:.1f} ms, max {max(times) * 1000:.1f} ms "
           f"over {len(times)} runs")
     assert median < 0.1
-    wait_until(lambda: len(of_kind(tmp_path, "hook")) == 30, 30, "every hook ran")
+    # 30 events of one vhid in 0.2 s: each one's hooks ran or were skipped as superseded, the newest's ran last
+    wait_until(lambda: len(of_kind(tmp_path, "hook")) + len(of_kind(tmp_path, "skipped")) == 30, 30,
+               "every event's hooks ran or were skipped")
+    assert of_kind(tmp_path, "hook")[-1]["state"] == "BACKUP"  # the 30th event
 
 
 def test_a_log_that_is_a_symlink_is_refused_but_the_hooks_still_run(tmp_path, inline_hooks):
@@ -458,9 +471,13 @@ def test_hooks_of_one_vhid_never_overlap(tmp_path):
                                f"echo \"$1 end $(date +%s.%N)\" >> '{spans}'\n")
     for state in ("BACKUP", "MASTER", "BACKUP"):
         assert event(tmp_path, "interface=eth0", "vhid=1", f"state={state}").code == 0
-    wait_until(lambda: len(of_kind(tmp_path, "hook")) == 3, 20, "three hook results")
+    wait_until(lambda: len(of_kind(tmp_path, "hook")) + len(of_kind(tmp_path, "skipped")) == 3, 20,
+               "three events' hooks run or skipped")
+    ran = len(of_kind(tmp_path, "hook"))  # older events' hooks may be superseded while they wait; the newest's ran
+    newest = of_kind(tmp_path, "transition")[-1]
+    assert of_kind(tmp_path, "hook")[-1]["state"] == newest["state"] == "BACKUP"
     marks = sorted((float(t), what) for _, what, t in (line.split() for line in spans.read_text().splitlines()))
-    assert [what for _, what in marks] == ["begin", "end"] * 3
+    assert [what for _, what in marks] == ["begin", "end"] * ran
 
 
 @pytest.mark.parametrize("name", ["x;touch PWNED", "$(touch PWNED)", "`touch PWNED`", "a b && touch PWNED",
@@ -1219,3 +1236,430 @@ def test_the_restart_service_example(tmp_path, state):
     got = calls.read_text().splitlines() if calls.exists() else []
     expected = ("restart haproxy" if os.path.isdir("/run/systemd/system") else "service haproxy restart")
     assert got == ([expected] if state == "MASTER" else [])
+
+
+# --- an outside tester's findings: each test below failed before its fix -----------------------------------------
+
+def fast_event(root, *words, source="ucarp"):
+    """The command line devd and the ucarp scripts run (the fast entry, -I -S, absolute paths)."""
+    return [*event_argv(str(root)), "--source", source, *words]
+
+
+def test_a_flapping_vhid_runs_its_hooks_in_event_order_and_its_final_state_last(tmp_path):
+    """Nine events 50 ms apart while a 1 s hook runs: the queued ones collapse into the newest, whose hooks run
+    next; the older ones are logged as skipped; the last hook to run is the final state's (MASTER)."""
+    hooks = make_hooks_dir(tmp_path)
+    out = tmp_path / "runs"
+    add_hook(hooks, "10-slow", f"#!/bin/sh\necho \"$CARP_STATE $CARP_TIME\" >> '{out}'\nsleep 1\n")
+    states = ["MASTER", "BACKUP"] * 4 + ["MASTER"]
+    processes = []
+    for state in states:
+        processes.append(subprocess.Popen(fast_event(tmp_path, "interface=eth0", "vhid=1", f"state={state}"),
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/"))
+        time.sleep(0.05)
+    for process in processes:
+        assert process.wait(timeout=60) == 0, process.stderr.read()
+        process.stderr.close()
+    wait_until(lambda: len(of_kind(tmp_path, "hook")) + len(of_kind(tmp_path, "skipped")) == len(states), 60,
+               "every event's hooks run or skipped")
+    recorded = [e["time"] for e in of_kind(tmp_path, "transition")]  # the order the events were recorded in
+    assert [e["state"] for e in of_kind(tmp_path, "transition")][-1] == "MASTER"
+    ran = [line.split() for line in out.read_text().splitlines()]  # (state, event time), in the order they ran
+    positions = [recorded.index(when) for _, when in ran]
+    assert positions == sorted(set(positions)), ran  # strictly in event order, each event at most once
+    assert ran[-1] == ["MASTER", recorded[-1]]  # the newest event's hook ran last
+    skipped = of_kind(tmp_path, "skipped")
+    assert skipped and all(e["reason"] == "superseded by a newer transition" and e["hooks"] == ["10-slow"]
+                           for e in skipped)
+    assert sorted([when for _, when in ran] + [e["event_time"] for e in skipped]) == sorted(recorded)
+    assert [e["event_time"] for e in of_kind(tmp_path, "hook")] == [when for _, when in ran]
+    assert "skipped: superseded by a newer transition" in run_cli(["--root", str(tmp_path), "events"]).out
+
+
+def test_a_superseded_event_is_skipped_by_its_supervisor(tmp_path):
+    """The supervisor itself, run inline: an event whose vhid has a newer recorded event runs no hook."""
+    hooks = make_hooks_dir(tmp_path)
+    out = tmp_path / "runs"
+    add_hook(hooks, "10-rec", recording_hook(out))
+    for state in ("BACKUP", "MASTER"):
+        assert event(tmp_path, "interface=eth0", "vhid=1", f"state={state}", extra=("--no-hooks",)).code == 0
+    first, second = of_kind(tmp_path, "transition")
+    log = EventLog(state_dir(tmp_path))
+    assert transitions.read(state_dir(tmp_path))["eth0/1"]["seq"] == 2
+    hooks_module.supervise(log, first, 0.0, [str(hooks / "10-rec")], 5.0, seq=1)
+    assert read_hook_runs(out) == []
+    (skipped,) = of_kind(tmp_path, "skipped")
+    assert (skipped["seq"], skipped["newest_seq"], skipped["state"]) == (1, 2, "BACKUP")
+    hooks_module.supervise(log, second, 0.0, [str(hooks / "10-rec")], 5.0, seq=2)
+    assert [r["args"][0] for r in read_hook_runs(out)] == ["MASTER"]
+
+
+def test_many_simultaneous_events_keep_every_previous_state_and_count(tmp_path):
+    """240 real `event` processes at once (two vhids), started while another writer holds the log's lock for
+    3 s (longer than the 2 s the event used to wait before updating transitions.json unlocked)."""
+    import fcntl
+    directory = Path(state_dir(tmp_path))
+    directory.mkdir(parents=True, mode=0o700)
+    holder = os.open(directory / "events.lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    plan = [(vhid, ("MASTER", "BACKUP", "INIT")[number % 3]) for number in range(120) for vhid in (1, 2)]
+    processes = []
+    try:
+        for vhid, state in plan:
+            processes.append(subprocess.Popen(fast_event(tmp_path, "interface=eth0", f"vhid={vhid}", f"state={state}"),
+                                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/"))
+        time.sleep(3.0)
+    finally:
+        os.close(holder)
+    failures = []
+    for process in processes:
+        code = process.wait(timeout=180)
+        error = process.stderr.read().decode()
+        process.stderr.close()
+        if code != 0:
+            failures.append((code, error))
+    assert failures == []
+    made = of_kind(tmp_path, "transition")
+    assert len(made) == len(plan)
+    table = transitions.read(state_dir(tmp_path))
+    for vhid in (1, 2):
+        mine = [e for e in made if e["vhid"] == vhid]
+        assert [e["previous"] for e in mine] == [None] + [e["state"] for e in mine[:-1]]  # the log's order is exact
+        entry = table[f"eth0/{vhid}"]
+        assert entry["counts"] == {"MASTER": 40, "BACKUP": 40, "INIT": 40}
+        assert (entry["state"], entry["seq"], entry["time"]) == (mine[-1]["state"], 120, mine[-1]["time"])
+    assert of_kind(tmp_path, "warning") == []
+
+
+def test_an_event_that_cannot_get_the_lock_is_logged_with_previous_unknown_and_says_so(tmp_path, monkeypatch):
+    import fcntl
+    assert event(tmp_path, "interface=eth0", "vhid=1", "state=BACKUP").code == 0
+    monkeypatch.setattr(event_command, "EVENT_LOCK_WAIT_S", 0.3)
+    holder = os.open(Path(state_dir(tmp_path)) / "events.lock", os.O_WRONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        result = event(tmp_path, "interface=eth0", "vhid=1", "state=MASTER")
+    finally:
+        os.close(holder)
+    assert result.code == 4, result.err
+    assert "not obtained within 0.3 s" in result.err and "previous state unknown" in result.err
+    assert "transitions.json" in result.err and "not updated" in result.err
+    assert result.out.startswith("recorded eth0 vhid 1 ? -> MASTER")
+    assert [(e["previous"], e["state"]) for e in of_kind(tmp_path, "transition")] == [(None, "BACKUP"), (None, "MASTER")]
+    (warning,) = of_kind(tmp_path, "warning")
+    assert "previous state unknown" in warning["reason"] and (warning["interface"], warning["vhid"]) == ("eth0", 1)
+    entry = transitions.read(state_dir(tmp_path))["eth0/1"]  # untouched: never written without the lock
+    assert (entry["state"], entry["counts"]["MASTER"], entry["seq"]) == ("BACKUP", 0, 1)
+    assert "WARNING" in run_cli(["--root", str(tmp_path), "events"]).out
+
+
+def test_a_child_that_ignores_sigterm_is_killed_with_the_group_after_the_grace(tmp_path, inline_hooks):
+    hooks = make_hooks_dir(tmp_path)
+    add_hook(hooks, "10-stubborn", f"#!/bin/sh\n(trap '' TERM; exec sleep 60) &\necho $! > '{tmp_path}/child'\n"
+                                   "echo started\nexec sleep 60\n")
+    child = None
+    try:
+        start = time.monotonic()
+        assert event(tmp_path, "interface=eth0", "vhid=1", "state=MASTER", extra=("--hook-timeout", "0.5")).code == 0
+        assert time.monotonic() - start < 0.5 + hooks_module.KILL_GRACE_S + 3
+        child = int((tmp_path / "child").read_text())
+        (entry,) = of_kind(tmp_path, "hook")
+        assert entry["timed_out"] is True and entry["output"] == "started\n"
+        wait_until(lambda: not _alive(child), 5, "the child that ignores SIGTERM killed with its group")
+    finally:
+        if child is not None and _alive(child):
+            os.kill(child, 9)
+
+
+def test_the_hook_timeout_documents_that_a_new_session_escapes_it():
+    assert "setsid" in hooks_module.__doc__ and "escapes the timeout" in hooks_module.__doc__
+    assert "setsid" in event_command.DESCRIPTION
+
+
+@pytest.mark.parametrize("append", [True, False])
+def test_open_for_writing_refuses_a_hard_link_and_leaves_its_other_name_alone(tmp_path, append):
+    from carp_pkg import fs
+    from carp_pkg.errors import EnvironmentProblem
+    with FIGURES.case(INJECTION):
+        victim = tmp_path / "victim"
+        victim.write_text("secret\n")
+        os.chmod(victim, 0o600)
+        directory = tmp_path / "state"
+        directory.mkdir()
+        os.link(victim, directory / "events.jsonl")
+        with pytest.raises(EnvironmentProblem, match="2 hard links"):
+            fs.open_for_writing(str(directory / "events.jsonl"), 0o640, append=append)
+        assert victim.read_text() == "secret\n" and stat.S_IMODE(victim.stat().st_mode) == 0o600
+
+
+def test_open_for_writing_refuses_a_file_of_another_user(tmp_path):
+    from carp_pkg import fs
+    from carp_pkg.errors import EnvironmentProblem
+    if os.geteuid() != 0:
+        pytest.skip("needs root to chown")
+    target = tmp_path / "events.lock"
+    target.write_text("theirs\n")
+    os.chown(target, 65534, 65534)
+    with pytest.raises(EnvironmentProblem, match="belongs to uid 65534"):
+        fs.open_for_writing(str(target), 0o600)
+    assert target.read_text() == "theirs\n"
+
+
+@pytest.mark.parametrize("name", ["events.jsonl", "events.lock"])
+def test_a_hard_link_planted_in_a_once_loose_state_dir_is_refused_and_the_looseness_reported(tmp_path, name):
+    with FIGURES.case(INJECTION):
+        directory = Path(state_dir(tmp_path))
+        directory.mkdir(parents=True)
+        os.chmod(directory, 0o777)  # once open to anyone, who planted a link to a file of root's
+        victim = tmp_path / "shadow"
+        victim.write_text("root:secret\n")
+        os.chmod(victim, 0o600)
+        os.link(victim, directory / name)
+        result = subprocess.run(fast_event(tmp_path, "interface=eth0", "vhid=1", "state=MASTER"),
+                                capture_output=True, text=True, timeout=60, cwd="/")
+        assert result.returncode == 6, result.stderr
+        assert f"{name} has 2 hard links" in result.stderr
+        assert "was mode 0777" in result.stderr and "carp-pkg: warning:" in result.stderr
+        assert victim.read_text() == "root:secret\n" and stat.S_IMODE(victim.stat().st_mode) == 0o600
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+
+
+def test_a_loose_state_dir_is_tightened_and_logged(tmp_path):
+    directory = Path(state_dir(tmp_path))
+    directory.mkdir(parents=True)
+    os.chmod(directory, 0o775)
+    result = event(tmp_path, "interface=eth0", "vhid=1", "state=MASTER")
+    assert result.code == 0 and "was mode 0775, open to others; made it 0700" in result.err
+    (warning,) = of_kind(tmp_path, "warning")
+    assert "was mode 0775" in warning["reason"]
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    assert event(tmp_path, "interface=eth0", "vhid=1", "state=BACKUP").err == ""  # once
+
+
+def test_hook_locks_that_is_a_symlink_is_not_followed(tmp_path, inline_hooks):
+    with FIGURES.case(INJECTION):
+        directory = Path(state_dir(tmp_path))
+        directory.mkdir(parents=True, mode=0o700)
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir(mode=0o700)
+        (directory / hooks_module.LOCKS_SUBDIR).symlink_to(elsewhere)
+        out = tmp_path / "runs"
+        add_hook(make_hooks_dir(tmp_path), "10-rec", recording_hook(out))
+        assert event(tmp_path, "interface=eth0", "vhid=1", "state=MASTER").code == 0
+        assert list(elsewhere.iterdir()) == []  # no lock file created through the link
+        (warning,) = of_kind(tmp_path, "warning")
+        assert "symbolic link" in warning["reason"] and "without the vhid's lock" in warning["reason"]
+        assert len(read_hook_runs(out)) == 1  # the hooks themselves still ran
+
+
+def test_loose_hook_locks_is_tightened_and_logged(tmp_path, inline_hooks):
+    locks = Path(state_dir(tmp_path)) / hooks_module.LOCKS_SUBDIR
+    locks.mkdir(parents=True)
+    os.chmod(locks.parent, 0o700)
+    os.chmod(locks, 0o777)
+    add_hook(make_hooks_dir(tmp_path), "10-true", "#!/bin/sh\nexit 0\n")
+    assert event(tmp_path, "interface=eth0", "vhid=1", "state=MASTER").code == 0
+    assert stat.S_IMODE(locks.stat().st_mode) == 0o700
+    (warning,) = of_kind(tmp_path, "warning")
+    assert "was mode 0777" in warning["reason"]
+    assert of_kind(tmp_path, "hook")[0]["exit"] == 0
+
+
+@pytest.mark.parametrize("name", ["events.jsonl", "events.lock"])
+def test_a_fifo_in_place_of_the_log_or_its_lock_cannot_hang_event(tmp_path, name):
+    with FIGURES.case(INJECTION):
+        directory = Path(state_dir(tmp_path))
+        directory.mkdir(parents=True, mode=0o700)
+        os.mkfifo(directory / name, 0o600)
+        result = subprocess.run(fast_event(tmp_path, "interface=eth0", "vhid=1", "state=MASTER"),
+                                capture_output=True, text=True, timeout=20, cwd="/")
+        assert result.returncode == 6, result.stderr
+        assert f"{name} is a FIFO or a device, not a regular file" in result.stderr
+        assert stat.S_ISFIFO(os.lstat(directory / name).st_mode)
+        if name == "events.lock":  # the line is written anyway, previous unknown, and the log says why
+            assert result.stdout.startswith("recorded eth0 vhid 1 ? -> MASTER")
+            ((made,), (warning,)) = of_kind(tmp_path, "transition"), of_kind(tmp_path, "warning")
+            assert made["previous"] is None and "previous state unknown" in warning["reason"]
+            assert transitions.read(state_dir(tmp_path)) == {}
+        else:
+            assert result.stdout.startswith("NOT recorded in ") and "recorded eth0" not in result.stdout
+
+
+WRONG_TYPES = [
+    {"time": "x", "vips": 5},
+    {"kind": "refused", "time": "x", "args": 7},
+    {"kind": "refused", "time": 5, "args": [1, None, {"a": [2]}], "what": ["x"], "reason": {"r": 1}},
+    {"kind": "hook", "time": None, "output": [1, 2], "hook": {"a": 1}, "exit": [], "timed_out": "yes",
+     "signal": 9, "duration_s": "long", "vhid": [1], "interface": None},
+    {"kind": "skipped", "hooks": 3, "state": {}, "event_time": []},
+    {"kind": "warning", "reason": None, "vhid": {"x": 1}},
+    {"kind": 7, "time": "2025-06-01T12:00:00Z"},
+    {"vips": {"a": 1}, "previous": 3, "state": [], "backend": None, "interface": 1e308, "vhid": True},
+    {"kind": "transition", "vips": "10.0.0.1", "time": "9" * 400},
+]
+GOOD_LINE = {"time": "2025-06-01T12:00:00.000000Z", "backend": "ucarp", "interface": "eth9", "vhid": 9,
+             "state": "MASTER", "previous": "BACKUP", "vips": ["10.9.9.9"]}
+
+
+def _write_log_lines(root, values):
+    directory = Path(state_dir(root))
+    directory.mkdir(parents=True, mode=0o700, exist_ok=True)
+    with open(directory / "events.jsonl", "a") as handle:
+        for value in values:
+            handle.write(json.dumps(value) + "\n")
+
+
+def test_events_shows_lines_with_wrong_types_without_a_traceback(tmp_path):
+    _write_log_lines(tmp_path, WRONG_TYPES + [GOOD_LINE])
+    table = run_cli(["--root", str(tmp_path), "events"])
+    assert table.code == 0 and "Traceback" not in table.err
+    lines = table.out.splitlines()
+    assert len(lines) == len(WRONG_TYPES) + 1 and all(line.isprintable() for line in lines)
+    assert lines[0] == "x  ? vhid ?  - -> None  vips 5  (None)"
+    assert lines[1] == "x  REFUSED None 7: None"
+    assert lines[-1] == "2025-06-01T12:00:00.000000Z  eth9 vhid 9  BACKUP -> MASTER  vips 10.9.9.9  (ucarp)"
+    for argv in (["--vhid", "9"], ["--since", "2025-01-01"], ["--json"], ["--interface", "eth9"]):
+        assert run_cli(["--root", str(tmp_path), "events", *argv]).code == 0
+
+
+def test_events_follow_survives_lines_with_wrong_types(tmp_path):
+    _write_log_lines(tmp_path, [GOOD_LINE])
+    process = subprocess.Popen([sys.executable, "-m", "carp_pkg", "--root", str(tmp_path), "events", "--follow"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "eth9 vhid 9" in process.stdout.readline()
+        _write_log_lines(tmp_path, WRONG_TYPES + [{**GOOD_LINE, "interface": "eth8"}])
+        got = [process.stdout.readline() for _ in range(len(WRONG_TYPES) + 1)]
+        assert "eth8 vhid 9  BACKUP -> MASTER" in got[-1], got
+    finally:
+        process.send_signal(2)
+        assert process.wait(timeout=10) == 0
+    assert "Traceback" not in process.stderr.read()
+    process.stdout.close()
+    process.stderr.close()
+
+
+def _json_values():
+    from hypothesis import strategies as st
+    scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
+    return st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                             max_size=4), max_leaves=8)
+
+
+def _log_lines():
+    from hypothesis import strategies as st
+    keys = ["kind", "time", "interface", "vhid", "state", "previous", "vips", "backend", "hook", "exit", "signal",
+            "timed_out", "error", "duration_s", "output", "path", "args", "what", "reason", "hooks", "event_time"]
+    value = _json_values()
+    kinds = st.sampled_from(["hook", "refused", "skipped", "warning", "transition", "other"]) | value
+    entry = st.fixed_dictionaries({}, optional={**{k: value for k in keys}, "kind": kinds})
+    return st.lists(entry | value, max_size=6)
+
+
+def test_events_prints_one_line_per_object_whatever_its_values():
+    import tempfile
+    from hypothesis import HealthCheck, given, settings
+    from carp_pkg.commands.events import format_line
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(_log_lines())
+    def check(values):
+        for value in values:
+            if isinstance(value, dict):
+                line = format_line(value)
+                assert "\n" not in line and line.isprintable()
+        with tempfile.TemporaryDirectory() as root:
+            _write_log_lines(root, values)
+            result = run_cli(["--root", root, "events"])
+            assert result.code == 0 and "Traceback" not in result.err
+            objects = sum(isinstance(v, dict) for v in values)
+            assert len(result.out.splitlines()) == (objects or 1)
+            assert run_cli(["--root", root, "events", "--json", "--vhid", "1", "--since", "1h"]).code == 0
+
+    check()
+
+
+def test_non_ascii_output_keeps_as_much_of_its_start_as_fits():
+    for text in ("\u00e9" * 2048, "\U0001f600" * 1000, "ok " + "\u2713" * 3000, "a\u00e9" * 2000):
+        line = log_module.encode_line({"kind": "hook", "time": "t", "hook": "h", "output": text})
+        kept = json.loads(line)["output"]
+        assert len(line) <= log_module.MAX_LINE_BYTES and json.loads(line)["truncated"] is True
+        assert kept and text.startswith(kept)
+        longer = log_module.encode_line({"kind": "hook", "time": "t", "hook": "h", "output": text[:len(kept) + 1],
+                                         "truncated": True})
+        assert len(longer) > log_module.MAX_LINE_BYTES  # not one more character would have fitted
+
+
+def test_a_hook_printing_non_ascii_text_keeps_its_output(tmp_path, inline_hooks):
+    add_hook(make_hooks_dir(tmp_path), "10-utf8", "#!/bin/sh\ni=0\nwhile [ $i -lt 300 ]; do printf 'Grüße ✓ '; "
+                                                  "i=$((i+1)); done\n")
+    assert event(tmp_path, "interface=eth0", "vhid=1", "state=MASTER").code == 0
+    (entry,) = of_kind(tmp_path, "hook")
+    assert entry["truncated"] is True and entry["output"].startswith("Grüße ✓ Grüße ✓ ")
+    assert len(entry["output"]) > 400
+
+
+def _mount_state_tmpfs(root, size):
+    from tests.reliability.test_faults import mount_tmpfs
+    directory = Path(state_dir(root))
+    directory.mkdir(parents=True)
+    if not mount_tmpfs(directory, size):
+        pytest.skip("LOUD SKIP: cannot mount a tmpfs (needs root): the full and read-only disk cases are not tested")
+    os.chmod(directory, 0o700)
+    return directory
+
+
+def test_a_full_disk_after_the_log_line_names_transitions_json_and_exits_6(tmp_path):
+    from tests.reliability.test_faults import unmount
+    directory = _mount_state_tmpfs(tmp_path, "256k")
+    try:
+        (directory / "events.jsonl").write_text(json.dumps({**GOOD_LINE, "interface": "eth0", "vhid": 1}) + "\n")
+        with open(directory / "filler", "wb") as filler:  # the rest of the disk: the log's page still has room
+            try:
+                while True:
+                    filler.write(b"\0" * 4096)
+                    filler.flush()
+            except OSError:
+                pass
+        result = subprocess.run(fast_event(tmp_path, "interface=eth0", "vhid=1", "state=BACKUP"),
+                                capture_output=True, text=True, timeout=60, cwd="/")
+        assert result.returncode == 6, result.stderr
+        assert f"the event is in {directory / 'events.jsonl'}, but cannot update {directory / 'transitions.json'}: " \
+               "the disk is full" in result.stderr
+        assert "cannot record the event in" not in result.stderr
+        assert result.stdout.startswith("recorded eth0 vhid 1 - -> BACKUP")
+        assert [e["state"] for e in of_kind(tmp_path, "transition")] == ["MASTER", "BACKUP"]
+    finally:
+        unmount(directory)
+
+
+def test_a_read_only_disk_says_the_event_is_not_recorded_and_exits_6(tmp_path):
+    from tests.reliability.test_faults import unmount
+    directory = _mount_state_tmpfs(tmp_path, "256k")
+    try:
+        assert subprocess.run(["mount", "-o", "remount,ro", str(directory)], capture_output=True).returncode == 0
+        result = subprocess.run(fast_event(tmp_path, "interface=eth0", "vhid=1", "state=MASTER"),
+                                capture_output=True, text=True, timeout=60, cwd="/")
+        assert result.returncode == 6, result.stderr
+        first = result.stderr.splitlines()[0]
+        assert f"{directory / 'events.jsonl'}" in first and "Read-only file system" in first
+        assert result.stdout.startswith(f"NOT recorded in {directory / 'events.jsonl'}: eth0 vhid 1 -> MASTER")
+        assert "recorded eth0" not in result.stdout
+    finally:
+        unmount(directory)
+
+
+def test_ipv4_mapped_vips_are_recorded_as_ipv4():
+    transition = record.normalise("ucarp", ["interface=eth0", "vhid=1", "state=MASTER", "vip=::ffff:192.0.2.1",
+                                            "vip=192.0.2.1", "vip=::FFFF:198.51.100.7/120", "vip=10.0.0.1/32"])
+    assert transition.vips == ("192.0.2.1", "198.51.100.7", "10.0.0.1")
+    assert "IPv4-mapped" in record.__doc__
+
+
+@pytest.mark.parametrize("text", ["2025-06-01T12:00:00+99:99", "2025-06-01T12:00:00+24:00", "2025-06-01T12:00-05:60",
+                                  "2025-06-01 12:00+0099"])
+def test_an_offset_that_is_no_time_zone_is_refused(tmp_path, text):
+    with pytest.raises(ValueError, match="offset"):
+        record.parse_time(text)
+    assert run_cli(["--root", str(tmp_path), "events", "--since", text]).code == 2
+    assert record.parse_time("2025-06-01T12:00:00-23:59") == pytest.approx(1748779200.0 + 23 * 3600 + 59 * 60)

@@ -32,7 +32,8 @@ from carp_pkg.system import System
 from carp_pkg.web import events as ev
 from carp_pkg.web.markup import Html, esc, render
 from carp_pkg.web.page import ACTIONS, PageData, PageOptions, banners, render_fragment, render_page
-from carp_pkg.web.server import ROUTES, App, Settings, StatusServer, _local_host, parse_listen
+from carp_pkg.web.server import (ROUTES, App, Settings, StatusServer, _local_host, allowed_host, host_allowed,
+                                 host_name, parse_listen)
 from carp_pkg.web.snapshot import Health, SnapshotCache, Source, health, take
 from carp_pkg.web.style import CSS, CSS_SHA256
 
@@ -534,19 +535,206 @@ def test_a_slow_client_is_cut_off_after_the_timeout(snapshot):
     assert answer == b"" or answer.startswith(b"HTTP/1.0 408")
 
 
-def test_connections_beyond_the_limit_are_refused_at_once(snapshot):
-    with running(snapshot, max_connections=2, timeout=3.0) as port:
+SECURITY_HEADERS = ("content-security-policy", "x-content-type-options", "x-frame-options", "referrer-policy",
+                    "cache-control")
+
+
+def head_of(answer: bytes):
+    """The status line and the headers (lower-case names) of a raw response."""
+    head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    status, *lines = head.split("\r\n")
+    return status, {name.strip().lower(): value.strip() for name, value in (line.split(":", 1) for line in lines)}
+
+
+def assert_secured(answer: bytes, status: int) -> None:
+    line, headers = head_of(answer)
+    assert line.startswith(f"HTTP/1.0 {status} "), answer[:200]
+    assert [h for h in SECURITY_HEADERS if h not in headers] == [], answer[:400]
+    assert headers["x-content-type-options"] == "nosniff" and headers["cache-control"] == "no-store"
+
+
+def port_of(url: str) -> int:
+    from urllib.parse import urlsplit
+    return urlsplit(url).port
+
+
+def test_no_room_at_all_is_429_with_retry_after_never_503(snapshot):
+    """Busy is not unhealthy: with every slot answering (none still sending its head, so none can give way)
+    a newcomer is told 429 with Retry-After and a body of its own; /healthz keeps 503 for "unhealthy"."""
+    with running(snapshot, max_connections=2, reserved_connections=1, evict_after=30.0, timeout=3.0) as port:
         idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
         time.sleep(0.3)
         try:
+            assert raw(port, b"GET /healthz HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200"), "the reserved slot"
+            page = raw(port, b"GET / HTTP/1.0\r\n\r\n")
+            assert_secured(page, 429)  # a reserved slot is for the probes only
+            idle.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+            time.sleep(0.3)
             started = time.monotonic()
             answer = raw(port, b"GET /healthz HTTP/1.0\r\n\r\n")
-            assert answer.startswith(b"HTTP/1.0 503") and time.monotonic() - started < 2
+            assert time.monotonic() - started < 2
+            assert_secured(answer, 429)
+            assert head_of(answer)[1]["retry-after"] == "1"
+            assert answer.endswith(b"429 server busy: too many connections at once; retry in a moment "
+                                   b"(this says nothing about health)\n")
         finally:
             for sock in idle:
                 sock.close()
         time.sleep(0.3)
         assert raw(port, b"GET /healthz HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200")
+
+
+def test_a_client_slow_to_send_its_head_gives_way_and_is_told_429(snapshot):
+    with running(snapshot, max_connections=1, reserved_connections=0, evict_after=0.3) as port, \
+            socket.create_connection(("127.0.0.1", port), timeout=5) as slow:
+        slow.sendall(b"GET /status.json HTTP/1.1\r\nHost: local")
+        assert raw(port, b"GET /healthz HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 429"), "too young to give way"
+        time.sleep(0.4)
+        assert raw(port, b"GET /status.json HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200")
+        answer = slow.recv(4096)
+    assert_secured(answer, 429)
+    assert head_of(answer)[1]["retry-after"] == "1"
+
+
+def test_slow_clients_cannot_keep_the_probes_or_the_page_out(example):
+    """The outside tester's report: 16 connections sending one byte a second kept every route, /healthz
+    too, at 503 (what an unhealthy node answers, so a load balancer would take the node out). Now
+    /healthz and /metrics are answered at once (slots kept for them), and the page as soon as the slow
+    connections have spent a second on their heads (they give way to newcomers)."""
+    with serving(example) as url:
+        port = port_of(url)
+        slow = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(16)]
+        done = threading.Event()
+
+        def dribble():
+            import select
+            request = b"GET /status.json HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"y" * 200
+            for index in range(len(request)):
+                for sock in slow:
+                    if not select.select([sock], [], [], 0)[0]:  # not once it has been answered
+                        with contextlib.suppress(OSError):
+                            sock.send(request[index:index + 1])
+                if done.wait(1.0):
+                    return
+
+        thread = threading.Thread(target=dribble, daemon=True)
+        thread.start()
+        try:
+            time.sleep(0.5)
+            for path in ("healthz", "metrics"):
+                answer = raw(port, f"GET /{path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+                assert answer.startswith(b"HTTP/1.0 200"), (path, answer[:200])
+            time.sleep(1.0)
+            answer = raw(port, b"GET /status.json HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            assert answer.startswith(b"HTTP/1.0 200"), answer[:200]
+        finally:
+            done.set()
+            thread.join(5)
+            for sock in slow:
+                sock.close()
+
+
+def _events_status(port: int) -> bytes:
+    """The status line /events answers with (the stream is left at once)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET /events HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        received = b""
+        while b"\r\n" not in received:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            received += chunk
+    return received.split(b"\r\n", 1)[0]
+
+
+def test_a_stream_whose_client_left_gives_its_slot_back_at_once(example):
+    """A client that closed its /events connection held the stream slot until the next keepalive write
+    (15 s). The socket is now watched between polls: the slot is free again within about a second."""
+    with serving(example, "--max-connections", "4") as url:  # a quarter of 4: one stream at a time
+        port = port_of(url)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as first:
+            first.sendall(b"GET /events HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            received = b""
+            while b"retry: 5000\n\n" not in received:
+                received += first.recv(4096)
+            assert _events_status(port) != b"HTTP/1.0 200 OK", "the one stream slot is taken"
+        left = time.monotonic()
+        status = b""
+        while time.monotonic() - left < 3 and status != b"HTTP/1.0 200 OK":
+            time.sleep(0.2)
+            status = _events_status(port)
+        assert status == b"HTTP/1.0 200 OK", status
+        assert time.monotonic() - left < 3
+
+
+def raw_closing(port, data: bytes, timeout=5.0) -> bytes:
+    """Like raw(), but the client closes its sending side after the request (the server sees its end)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        with contextlib.suppress(ConnectionResetError):
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+    return b"".join(chunks)
+
+
+MALFORMED = [
+    ("HTTP/1.1 without Host", b"GET /status.json HTTP/1.1\r\n\r\n"),
+    ("two Host headers", b"GET /status.json HTTP/1.1\r\nHost: localhost\r\nHost: localhost\r\n\r\n"),
+    ("two Host headers, 1.0", b"GET /status.json HTTP/1.0\r\nHost: localhost\r\nhost: evil.example\r\n\r\n"),
+    ("space before the colon", b"GET /status.json HTTP/1.1\r\nHost : evil.example\r\n\r\n"),
+    ("space before the colon, 1.0", b"GET /status.json HTTP/1.0\r\nHost : evil.example\r\n\r\n"),
+    ("a folded line", b"GET /status.json HTTP/1.1\r\nHost: localhost\r\n evil.example\r\n\r\n"),
+    ("a control character", b"GET /status.json HTTP/1.1\r\nHost: localhost\r\nX-A: a\x00b\r\n\r\n"),
+    ("a line with no colon", b"GET /status.json HTTP/1.1\r\nHost: localhost\r\nnonsense\r\n\r\n"),
+    ("a Host that is no host", b"GET /status.json HTTP/1.1\r\nHost: localhost, evil.example\r\n\r\n"),
+    ("absolute-form, another host", b"GET http://evil.example/status.json HTTP/1.1\r\nHost: localhost\r\n\r\n"),
+    ("absolute-form, user info", b"GET http://u@localhost/status.json HTTP/1.1\r\nHost: localhost\r\n\r\n"),
+    ("absolute-form, other scheme", b"GET ftp://localhost/status.json HTTP/1.1\r\nHost: localhost\r\n\r\n"),
+    ("not a path", b"GET status.json HTTP/1.1\r\nHost: localhost\r\n\r\n"),
+    ("HTTP/0.9", b"GET /status.json\r\n"),
+    ("HTTP/0.9 with a blank line", b"GET /status.json\r\n\r\n"),
+    ("an unknown version", b"GET /status.json HTTP/1.7\r\nHost: localhost\r\n\r\n"),
+    ("a head cut before its blank line", b"GET /status.json HTTP/1.0\r\nHost: localhost\r\n"),
+]
+
+
+def test_malformed_requests_are_400_with_a_status_line_and_the_security_headers(example):
+    """The outside tester's list: no Host on HTTP/1.1, two Hosts, `Host : x`, absolute-form targets naming
+    another host, HTTP/0.9 (which got the JSON with no status line or header at all). Each is a fixed
+    400 that echoes nothing; well-formed neighbours still get 200."""
+    with serving(example) as url:
+        port = port_of(url)
+        for why, request in MALFORMED:
+            answer = raw_closing(port, request)
+            assert_secured(answer, 400)
+            assert answer.endswith(b"\r\n\r\n400 bad request\n"), why
+        for request in (b"GET /status.json HTTP/1.1\r\nHost: localhost:%d\r\n\r\n" % port,
+                        b"GET /status.json HTTP/1.0\r\n\r\n",
+                        b"GET http://localhost:%d/status.json HTTP/1.1\r\nHost: localhost\r\n\r\n" % port,
+                        b"GET http://127.0.0.1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+                        b"GET /status.json HTTP/1.1\r\nhost:localhost\r\nX-Empty:\r\nX-Tab:\ta\tb\r\n\r\n"):
+            assert raw_closing(port, request).startswith(b"HTTP/1.0 200"), request
+
+
+def test_every_refusal_carries_the_security_headers(snapshot):
+    with running(snapshot, max_connections=1, reserved_connections=0, evict_after=30.0, timeout=0.5) as port:
+        assert_secured(raw(port, b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\n\r\n"), 414)
+        assert_secured(raw(port, b"GET / HTTP/1.0\r\n" + b"X: " + b"b" * 9000 + b"\r\n\r\n"), 431)
+        assert_secured(raw(port, b"POST / HTTP/1.0\r\n\r\n"), 405)
+        assert_secured(raw(port, b"GET / HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc"), 413)
+        assert_secured(raw(port, b"GET /nope HTTP/1.0\r\n\r\n"), 404)
+        assert_secured(raw(port, b"GET / HTTP/1.0\r\nHost: evil.example\r\n\r\n"), 421)
+        assert_secured(raw(port, b"GET / HTTP/2.0\r\n\r\n"), 505)
+        assert_secured(raw(port, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n"), 400)
+        assert_secured(raw(port, b"GET / HTTP/1.0\r\nX: slow"), 408)
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            time.sleep(0.2)
+            assert_secured(raw(port, b"GET /healthz HTTP/1.0\r\n\r\n"), 429)  # refused before any thread
 
 
 @pytest.mark.parametrize("host_header, status", [
@@ -569,6 +757,28 @@ def test_listen_addresses():
     assert _local_host("[0:0:0:0:0:0:0:1]:80") and not _local_host("10.0.0.1:9112")
     for bad in ("", "[::1].evil", "[::1]:x", "localhost:80:80", "localhost:", "[::1", "127.0.0.1:80.evil"):
         assert not _local_host(bad), bad
+
+
+def test_which_host_names_are_answered():
+    loopback = Settings(host="127.0.0.1", allowed_hosts=("proxy.example",))
+    assert [host_allowed(n, loopback) for n in ("localhost", "127.0.0.2", "::1", "proxy.example", "evil.example")] == \
+        [True, True, True, True, False]
+    restricted = Settings(host="192.0.2.10", allowed_hosts=("fw1.example.com", "2001:db8::10"))
+    assert [host_allowed(n, restricted, "192.0.2.10") for n in (
+        "fw1.example.com", "2001:db8::10", "192.0.2.10", "localhost", "127.0.0.1", "evil.example", "192.0.2.11",
+        "fw1.example.com.evil", "example.com")] == [True, True, True, True, True, False, False, False, False]
+    wildcard = Settings(host="0.0.0.0", allowed_hosts=("fw1.example.com",))
+    assert host_allowed("192.0.2.10", wildcard, "192.0.2.10"), "the address the request came in on"
+    assert host_allowed("192.0.2.10", wildcard, "::ffff:192.0.2.10"), "on a dual-stack socket"
+    assert not host_allowed("0.0.0.0", wildcard, "192.0.2.10") and not host_allowed("198.51.100.1", wildcard, "192.0.2.10")
+    assert host_allowed("evil.example", Settings(host="0.0.0.0"), "192.0.2.10"), "no --allow-host: any name, as before"
+    assert [host_name(v) for v in ("FW1.Example.com.:9112", "[2001:DB8:0::10]:80", "127.0.0.1:9112", "a b", "x@y",
+                                    "[::1", "")] == ["fw1.example.com", "2001:db8::10", "127.0.0.1", None, None, None, None]
+    assert [allowed_host(v) for v in ("FW1.example.com", "192.0.2.10", "[2001:db8::10]", "2001:DB8::10")] == \
+        ["fw1.example.com", "192.0.2.10", "2001:db8::10", "2001:db8::10"]
+    for bad in ("fw1.example.com:9112", "[::1]:80", "*.example.com", "", "a b", "x..y"):
+        with pytest.raises(UsageError):
+            allowed_host(bad)
 
 
 def test_the_event_stream_sends_each_new_transition_rebuilt_from_its_checked_fields(snapshot, tmp_path):
@@ -609,7 +819,8 @@ def test_event_streams_need_the_log_and_are_limited(snapshot, tmp_path):
             socket.create_connection(("127.0.0.1", port), timeout=5) as first:
         first.sendall(b"GET /events HTTP/1.0\r\n\r\n")
         assert first.recv(100).startswith(b"HTTP/1.0 200")
-        assert raw(port, b"GET /events HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 503")
+        busy = raw(port, b"GET /events HTTP/1.0\r\n\r\n")
+        assert busy.startswith(b"HTTP/1.0 429") and b"\r\nRetry-After: 5\r\n" in busy
         assert raw(port, b"GET /healthz HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200"), "the page is not starved"
 
 
@@ -673,6 +884,24 @@ def test_an_unreadable_host_is_a_page_and_503s_not_a_crash(example):
         assert json.loads(fetch(url, "check.json")[1])["status"] == "UNKNOWN"
 
 
+@pytest.mark.parametrize("kind", ["symlink", "directory"])
+def test_an_unreadable_event_log_is_named_without_its_directory(example, kind):
+    """The page showed the event log's full path (where carp-pkg keeps its state) to anyone who can reach it."""
+    log = example.events_file
+    log.unlink()
+    if kind == "symlink":
+        (example.root / "elsewhere.jsonl").write_text("")
+        log.symlink_to(example.root / "elsewhere.jsonl")
+    else:
+        log.mkdir()
+    with serving(example) as url:
+        response, html = fetch(url, "")
+    text = " ".join(dom(html.decode()).get_element_by_id("carp-events").text_content().split())
+    why = "is a symbolic link" if kind == "symlink" else "not a regular file"
+    assert f"The event log could not be read: events.jsonl: {why} (the event log)" in text
+    assert str(example.root).encode() not in html and b"var/db/carp-pkg" not in html
+
+
 def test_sigterm_stops_it_cleanly(example):
     argv = [sys.executable, "-m", "carp_pkg", *example.global_args(), "serve", "--listen", "127.0.0.1:0",
             *example.capture_args()]
@@ -686,18 +915,75 @@ def test_sigterm_stops_it_cleanly(example):
     assert process.returncode == 0 and out == "carp-pkg serve: stopped\n" and err == ""
 
 
-def test_listening_beyond_loopback_needs_the_option_and_warns(example):
-    argv = [sys.executable, "-m", "carp_pkg", *example.global_args(), "serve", "--listen", "0.0.0.0:0",
-            *example.capture_args()]
+@contextlib.contextmanager
+def serving_beyond_loopback(host_: Host, *extra: str):
+    """`carp-pkg serve --listen 0.0.0.0:0 ...`: yields (port, process); its stderr is read once it stopped."""
+    argv = [sys.executable, "-m", "carp_pkg", *host_.global_args(), "serve", "--listen", "0.0.0.0:0",
+            *host_.capture_args(), *extra]
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert process.stdout.readline().startswith("carp-pkg serve: http://0.0.0.0:")
+        line = process.stdout.readline()
+        assert line.startswith("carp-pkg serve: http://0.0.0.0:"), (line, process.poll())
+        yield port_of(line.split()[2]), process
     finally:
         stop(process)
+
+
+def _status_for_host(port: int, host_header: str, address: str = "127.0.0.1") -> int:
+    with socket.create_connection((address, port), timeout=5) as sock:
+        sock.sendall(f"GET /healthz HTTP/1.1\r\nHost: {host_header}\r\n\r\n".encode())
+        return int(sock.recv(64).split()[1])
+
+
+def _outward_address():
+    """An address of this machine that is not loopback, or None."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outgoing address
+            address = probe.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+def test_listening_beyond_loopback_needs_the_option_and_warns(example):
+    with serving_beyond_loopback(example) as (port, process):
+        assert _status_for_host(port, "evil.example") == 200, "no --allow-host: any Host, as before"
     warning = process.stderr.read()
     assert warning.startswith("carp-pkg: warning: listening on http://0.0.0.0:") and "no authentication" in warning
+    assert "any Host name is answered" in warning and "--allow-host NAME" in warning
     default = subprocess.run([sys.executable, "-m", "carp_pkg", "serve", "--help"], capture_output=True, text=True)
     assert "127.0.0.1:9112" in default.stdout and "example: carp-pkg serve" in default.stdout
+    assert "--allow-host NAME" in default.stdout
+
+
+def test_allow_host_answers_only_those_names_beyond_loopback(example):
+    """DNS rebinding on a non-loopback listen: with --allow-host only those names (and the address itself,
+    and localhost) are answered; a page whose name was rebound to this host's address gets 421."""
+    with serving_beyond_loopback(example, "--allow-host", "fw1.example.com", "--allow-host", "2001:db8::10") \
+            as (port, process):
+        assert _status_for_host(port, "fw1.example.com") == 200
+        assert _status_for_host(port, "FW1.Example.COM.:%d" % port) == 200
+        assert _status_for_host(port, "[2001:db8::10]:%d" % port) == 200
+        assert _status_for_host(port, "localhost:%d" % port) == 200
+        assert _status_for_host(port, "evil.example") == 421
+        assert _status_for_host(port, "fw1.example.com.evil.example") == 421
+        answer = raw(port, b"GET http://evil.example/healthz HTTP/1.1\r\nHost: fw1.example.com\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.0 400")
+    warning = process.stderr.read()
+    assert "Host names answered: fw1.example.com, 2001:db8::10" in warning and "any Host" not in warning
+
+
+def test_allow_host_also_answers_the_address_a_request_came_in_on(example):
+    outward = _outward_address()
+    if outward is None:
+        pytest.skip("LOUD SKIP: this machine has no non-loopback IPv4 address; test_which_host_names_are_answered "
+                    "checks the same decision without a socket")
+    with serving_beyond_loopback(example, "--allow-host", "fw1.example.com") as (port, _process):
+        assert _status_for_host(port, f"{outward}:{port}", outward) == 200
+        assert _status_for_host(port, "fw1.example.com", outward) == 200
+        assert _status_for_host(port, "198.51.100.7", outward) == 421
+        assert _status_for_host(port, "evil.example", outward) == 421
 
 
 @pytest.mark.parametrize("argv, code, message", [
@@ -705,6 +991,8 @@ def test_listening_beyond_loopback_needs_the_option_and_warns(example):
     (["--listen", "localhost:80"], 2, "is not an IP address"),
     (["--sysctls", "/dev/null"], 2, "use it with --against"),
     (["--max-connections", "0"], 2, "give 1-1024"),
+    (["--allow-host", "fw1.example.com:9112"], 2, "without a port"),
+    (["--allow-host", "*.example.com"], 2, "give a host name or an IP address"),
 ])
 def test_usage_errors(example, argv, code, message):
     result = subprocess.run([sys.executable, "-m", "carp_pkg", *example.global_args(), "serve", *argv],

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from typing import List, Optional
 
-from ..errors import CarpError, InputError
+from ..errors import CarpError, EnvironmentProblem, InputError, LockError
 from ..events import hooks as hooks_module
 from ..events import syslog, transitions
-from ..events.log import EventLog
-from ..events.record import SOURCES, normalise, refused_record, shown
+from ..events.log import EventLog, why
+from ..events.record import SOURCES, format_time, normalise, refused_record, shown
 
 NAME = "event"
 HELP = "record one CARP state change (run by devd and the ucarp scripts): event log, syslog, hooks"
@@ -70,6 +71,21 @@ def devd_vips(system, transition) -> tuple:
     return tuple(str(a.ip) for a in found.addresses) if found is not None else ()
 
 
+EVENT_LOCK_WAIT_S = 30.0  # the caller (devd, the ucarp scripts) has already put `event` in the background
+
+
+class Outcome:
+    """What recording one event came to: the record as logged, its sequence number, the problems."""
+
+    def __init__(self, record):
+        self.record = record
+        self.seq: Optional[int] = None  # set once transitions.json holds it
+        self.appended = False  # the record is a line of events.jsonl
+        self.previous_known = False  # `previous` was read from transitions.json under the lock
+        self.problems: List[CarpError] = []
+        self.warnings: List[str] = []
+
+
 def run(args, ctx, now=None, start_hooks=None) -> int:
     """now: the clock (unix time); start_hooks(work): how the supervisor is detached (tests run it inline)."""
     now = time.time() if now is None else now
@@ -85,37 +101,108 @@ def run(args, ctx, now=None, start_hooks=None) -> int:
     except InputError as exc:
         _record_refusal(log, root, now, args, exc.message)
         raise
-    problems = []
-    try:
-        log.prepare()
-        with log.lock():  # not held for long by anyone; without it only `previous` could be off
-            table = transitions.read(state_dir)
-            record = transition.record(now, transitions.previous_state(table, transition.interface, transition.vhid))
-            size = log.append(record)
-            transitions.write(state_dir, transitions.update(table, record)[0])
-        log.rotate_if_needed(size)
-    except CarpError as exc:  # a full disk must not stop the syslog line or the hooks
-        record = transition.record(now, None)
-        problems.append(exc)
-    except OSError as exc:
-        record = transition.record(now, None)
-        problems.append(CarpError(f"cannot record the event in {log.path}: {exc.strerror or exc}"))
-    started = 0 if args.no_hooks else _start_hooks(log, root, record, now, args.hook_timeout, start_hooks, problems)
-    previous = record["previous"] or "-"
+    outcome = record_event(log, transition, now)
+    for warning in outcome.warnings:
+        ctx.err.write(f"carp-pkg: warning: {warning}\n")
+        syslog.send(root, warning, severity=syslog.WARNING, now=now)
+    record = outcome.record
+    started = 0 if args.no_hooks else _start_hooks(log, root, record, now, args.hook_timeout, start_hooks,
+                                                    outcome.problems, outcome.seq)
+    previous = record["previous"] or ("-" if outcome.previous_known else "?")
     vips = " ".join(record["vips"]) or "-"  # type: ignore[arg-type]
     syslog.send(root, f"{transition.interface} vhid {transition.vhid}: {previous} -> {transition.state} "
-                      f"(vips {vips}, {transition.backend})", now=now)
+                      f"(vips {vips}, {transition.backend})" + ("" if outcome.appended else " (not in the event log)"),
+                now=now)
+    hooks_text = f"{started} hook{'s' if started != 1 else ''} started"
     if args.json:
-        ctx.print_json({**record, "hooks_started": started})
-    else:
+        ctx.print_json({**record, "recorded": outcome.appended, "hooks_started": started})
+    elif outcome.appended:
         ctx.print(f"recorded {transition.interface} vhid {transition.vhid} {previous} -> {transition.state}; "
-                  f"{started} hook{'s' if started != 1 else ''} started")
-    if problems:
-        raise problems[0]
+                  f"{hooks_text}")
+    else:
+        ctx.print(f"NOT recorded in {log.path}: {transition.interface} vhid {transition.vhid} -> "
+                  f"{transition.state}; {hooks_text}")
+    if outcome.problems:
+        first, *rest = outcome.problems
+        raise type(first)(first.message, tuple(first.details) + tuple(p.message for p in rest))
     return 0
 
 
-def _start_hooks(log: EventLog, root: str, record, now: float, timeout, start_hooks, problems) -> int:
+def record_event(log: EventLog, transition, now: float) -> Outcome:
+    """Append the record to events.jsonl and update transitions.json, both under the event log's lock.
+
+    transitions.json is read and written only while the lock is held. When the lock cannot be had within
+    EVENT_LOCK_WAIT_S (or events.lock cannot be used at all), the record is appended anyway (a line is one
+    atomic write) with `previous` null, a warning line says that its previous state is unknown and the
+    counters were not updated, and the command fails (exit 4, or 6 for an unusable lock file)."""
+    outcome = Outcome(transition.record(now, None))
+    where = f"{transition.interface} vhid {transition.vhid}"
+    try:
+        loose = log.prepare()
+    except CarpError as exc:
+        outcome.problems.append(exc)
+        return outcome
+    if loose is not None:
+        warning = (f"the state directory {log.state_dir} was mode {loose:04o}, open to others; made it 0700. "
+                   "Files in it may have been planted or changed: check it")
+        outcome.warnings.append(warning)
+        _write_quietly(log, {"kind": "warning", "time": format_time(now), "reason": warning})
+    size = None
+    try:
+        with log.lock(EVENT_LOCK_WAIT_S) as held:
+            if held:
+                table = transitions.read(log.state_dir)
+                outcome.record = transition.record(now, transitions.previous_state(table, transition.interface,
+                                                                                    transition.vhid))
+                outcome.previous_known = True
+                size = _append(log, outcome)
+                updated, _ = transitions.update(table, outcome.record)
+                try:
+                    transitions.write(log.state_dir, updated)
+                    outcome.seq = transitions.sequence(updated, transition.interface, transition.vhid)
+                except OSError as exc:
+                    path = transitions.path_in(log.state_dir)
+                    recorded = f"the event is in {log.path}, but " if outcome.appended else ""
+                    outcome.problems.append(EnvironmentProblem(
+                        f"{recorded}cannot update {path}: {why(exc)}; the previous state and counters of {where} "
+                        "are not updated"))
+        lock_problem = None if held else LockError(
+            f"{log.lock_path} not obtained within {EVENT_LOCK_WAIT_S:g} s")
+    except EnvironmentProblem as exc:  # events.lock cannot be used (a FIFO, a link, a full disk)
+        lock_problem = exc
+    if lock_problem is not None:  # the line is appended anyway, with previous unknown; transitions.json is not touched
+        size = _append(log, outcome)
+        if outcome.appended:
+            reason = (f"{lock_problem.message}: {where} {transition.state} is in the event log with its previous "
+                      f"state unknown (null); {transitions.NAME} (previous state, counters) is not updated")
+            _write_quietly(log, {"kind": "warning", "time": format_time(now), "interface": transition.interface,
+                                 "vhid": transition.vhid, "reason": reason})
+            outcome.problems.insert(0, type(lock_problem)(reason))
+        else:
+            outcome.problems.append(type(lock_problem)(f"{lock_problem.message}; {transitions.NAME} is not "
+                                                       "updated either"))
+    if size is not None:
+        try:
+            log.rotate_if_needed(size)
+        except (CarpError, OSError):
+            pass  # the next writer rotates
+    return outcome
+
+
+def _append(log: EventLog, outcome: Outcome) -> Optional[int]:
+    try:
+        size = log.append(outcome.record)
+    except CarpError as exc:
+        outcome.problems.append(exc)
+        return None
+    except OSError as exc:
+        outcome.problems.append(EnvironmentProblem(f"cannot append to {log.path}: {why(exc)}"))
+        return None
+    outcome.appended = True
+    return size
+
+
+def _start_hooks(log: EventLog, root: str, record, now: float, timeout, start_hooks, problems, seq=None) -> int:
     found = hooks_module.discover(hooks_module.hooks_dir(root))
     configured, conf_problem = hooks_module.read_timeout(hooks_module.conf_path(root))
     refusals = found.refusals + ((conf_problem,) if conf_problem else ())
@@ -127,7 +214,7 @@ def _start_hooks(log: EventLog, root: str, record, now: float, timeout, start_ho
     timeout_s = timeout if timeout is not None else configured
 
     def work() -> None:
-        hooks_module.supervise(log, record, now, found.hooks, timeout_s)
+        hooks_module.supervise(log, record, now, found.hooks, timeout_s, seq=seq)
 
     try:
         (start_hooks or hooks_module.spawn_detached)(work)

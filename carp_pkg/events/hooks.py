@@ -238,8 +238,8 @@ def run_one(path: str, record: Dict[str, object], timeout_s: float, event_time: 
     """Run one hook to its end or its timeout; the log entry saying how it went."""
     started_wall, started = wall(), clock()
     entry: Dict[str, object] = {"kind": "hook", "time": format_time(started_wall), "interface": record["interface"],
-                                "vhid": record["vhid"], "state": record["state"], "hook": os.path.basename(path),
-                                "delay_s": round(max(0.0, started_wall - event_time), 4)}
+                                "vhid": record["vhid"], "state": record["state"], "event_time": record["time"],
+                                "hook": os.path.basename(path), "delay_s": round(max(0.0, started_wall - event_time), 4)}
     try:
         process = subprocess.Popen(hook_argv(path, record), env=hook_env(record), cwd="/", stdin=subprocess.DEVNULL,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,

@@ -7,8 +7,13 @@ The record every source becomes (and the line the event log keeps):
 
 The words come from programs run as root on behalf of the kernel or ucarp, so every word is hostile until
 checked: only KEY=VALUE words with known keys, a device name by the rule config.xml names follow, a vhid
-of 1-255 in ASCII digits, a state of MASTER, BACKUP or INIT, addresses without a scope or prefix. Anything
-else is refused as a whole (InputError, exit 3) with a reason that quotes the offending word safely.
+of 1-255 in ASCII digits without leading zeros (as the kernel prints it: `001@em0` is refused), a state of
+MASTER, BACKUP or INIT, addresses without a scope. An address may carry a prefix length valid for its
+family (/0-/32 IPv4, /0-/128 IPv6, no leading zeros), which is dropped; any other `/...` is refused. An
+IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) is recorded as the IPv4 address it maps (`192.0.2.1`): the
+same address spelled the IPv6 way, so the transition is kept and hooks get the address as carp-pkg
+configures it. Anything else is refused as a whole (InputError, exit 3) with a reason that quotes the
+offending word safely.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ MAX_WORDS = 24
 MAX_WORD_CHARS = 200
 MAX_VIPS = 64  # a record stays one short line
 SHOWN_CHARS = 60
-VHID = re.compile(r"[0-9]{1,3}")
+VHID = re.compile(r"[1-9][0-9]{0,2}")  # no leading zero: the kernel prints %d
 SUBSYSTEM = re.compile(r"([0-9]{1,3})@(.+)", re.DOTALL)  # devd: VHID@IFNAME (ip_carp.c carp_set_state)
+PREFIX = re.compile(r"0|[1-9][0-9]{0,2}")
 KEY = re.compile(r"[a-z]{1,16}")
 KEYS = ("subsystem", "type", "interface", "vhid", "state", "vip")
 
@@ -62,8 +68,9 @@ UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 def parse_time(text: str, now: Optional[float] = None) -> float:
     """A time given on the command line or read from the log → unix seconds.
 
-    Accepted: ISO 8601 (`2025-06-01T12:00:00Z`, `2025-06-01 12:00`, an offset like `+02:00`; no offset
-    means UTC, as the log writes), unix seconds (`1748779200`), or an age (`90s`, `15m`, `2h`, `1d`)."""
+    Accepted: ISO 8601 (`2025-06-01T12:00:00Z`, `2025-06-01 12:00`, an offset like `+02:00`, at most
+    +-23:59 as RFC 3339 has it; no offset means UTC, as the log writes), unix seconds (`1748779200`), or an
+    age (`90s`, `15m`, `2h`, `1d`)."""
     text = text.strip()
     relative = RELATIVE.fullmatch(text)
     if relative:
@@ -86,7 +93,10 @@ def parse_time(text: str, now: Optional[float] = None) -> float:
     if zone and zone != "Z":
         sign = 1 if zone[0] == "+" else -1
         digits = zone[1:].replace(":", "")
-        value -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+        hours, minutes = int(digits[:2]), int(digits[2:])
+        if hours > 23 or minutes > 59:
+            raise ValueError(f"{shown(text)}: the offset {zone} is not a time zone offset (at most +-23:59)")
+        value -= sign * (hours * 3600 + minutes * 60)
     return value
 
 
@@ -111,7 +121,7 @@ def refuse(reason: str) -> InputError:
 
 def _vhid(text: str, where: str) -> int:
     if not VHID.fullmatch(text) or not 1 <= int(text) <= 255:
-        raise refuse(f"{where} {shown(text)} is not a vhid (1-255)")
+        raise refuse(f"{where} {shown(text)} is not a vhid (1-255, no leading zero)")
     return int(text)
 
 
@@ -129,13 +139,18 @@ def _state(text: str, where: str) -> str:
 
 
 def _vip(text: str) -> str:
-    address = text.split("/", 1)[0] if text.count("/") == 1 and text.split("/", 1)[1].isdigit() else text
-    if "%" in address or not address.isascii():
+    address, slash, prefix = text.partition("/")
+    if "%" in address or not text.isascii():
         raise refuse(f"vip {shown(text)} is not an IP address without a scope")
     try:
-        return str(ipaddress.ip_address(address))
+        ip = ipaddress.ip_address(address)
     except ValueError:
         raise refuse(f"vip {shown(text)} is not an IP address") from None
+    if slash and not (PREFIX.fullmatch(prefix) and int(prefix) <= ip.max_prefixlen):
+        raise refuse(f"vip {shown(text)}: {shown(prefix)} is not a prefix length of an IPv{ip.version} address "
+                     f"(0-{ip.max_prefixlen})")
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return str(mapped if mapped is not None else ip)
 
 
 def split_words(words: Sequence[str]) -> Tuple[Dict[str, str], List[str]]:

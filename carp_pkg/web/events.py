@@ -110,17 +110,18 @@ def parse_event(line) -> Optional[Event]:
 
 
 def _open_log(path: str) -> Optional[int]:
-    """A descriptor on the log, or None when there is none; a link, a device or a directory is refused."""
+    """A descriptor on the log, or None when there is none; a link, a device or a directory is refused.
+    Errors name the file only, never its directory: the status page shows them to anyone who can reach it."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
         return None
     except OSError as exc:
-        why = "is a symbolic link" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
-        raise InputError(f"{path}: {why} (the event log)") from None
+        why = "is a symbolic link" if exc.errno == errno.ELOOP else (exc.strerror or f"error {exc.errno}")
+        raise InputError(f"{os.path.basename(path)}: {why} (the event log)") from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise InputError(f"{path}: not a regular file (the event log)")
+        raise InputError(f"{os.path.basename(path)}: not a regular file (the event log)")
     return fd
 
 

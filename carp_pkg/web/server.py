@@ -28,6 +28,8 @@ import http.client
 import io
 import ipaddress
 import json
+import re
+import selectors
 import socket
 import socketserver
 import sys
@@ -35,8 +37,8 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Optional, Tuple
-from urllib.parse import parse_qs, urlsplit
+from typing import Callable, Dict, List, Optional, Tuple
+from urllib.parse import parse_qs
 
 from ..errors import CarpError, UsageError
 from .events import EventFollower
@@ -47,11 +49,14 @@ from .style import CSS_SHA256
 DEFAULT_PORT = 9112
 DEFAULT_LISTEN = f"127.0.0.1:{DEFAULT_PORT}"
 ROUTES = ("/", "/status.json", "/check.json", "/metrics", "/healthz", "/events")
+PROBE_ROUTES = frozenset({"/healthz", "/metrics"})  # what a load balancer or Prometheus asks: always room for them
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 JSON_TYPE = "application/json"
 HTML_TYPE = "text/html; charset=utf-8"
+TEXT_TYPE = "text/plain; charset=utf-8"
 MAX_REQUEST_LINE = 2048  # bytes of "GET /path HTTP/1.1"
 MAX_HEAD_BYTES = 8192  # request line and headers together
+READ_SLICE = 0.5  # seconds: a reading connection looks this often whether it has been evicted
 PAGE_CSP = (f"default-src 'none'; style-src '{CSS_SHA256}'; base-uri 'none'; form-action 'none'; "
             "frame-ancestors 'none'")
 DATA_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox"
@@ -63,6 +68,16 @@ COMMON_HEADERS = (
     ("Cache-Control", "no-store"),
 )
 LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+BUSY_STATUS = 429  # "no room now, retry": a load balancer can tell it from /healthz's 503 (unhealthy)
+BUSY_RETRY_SECONDS = 1
+BUSY_BODY = b"429 server busy: too many connections at once; retry in a moment (this says nothing about health)\n"
+STREAMS_BUSY_BODY = b"429 too many event streams; retry in a moment\n"
+# A header line: a token, a colon at once (no space before it), a value of visible characters, spaces, tabs
+# and obs-text. Folded lines, control characters and anything else are refused.
+HEADER_LINE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*\r?\n")
+HEAD_END = (b"\r\n", b"\n")
+HOST_VALUE = re.compile(r"(?:\[([0-9A-Za-z:.%]+)\]|([A-Za-z0-9_.-]+))(?::([0-9]{1,5}))?")
+ABSOLUTE_FORM = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)(.*)", re.S)
 
 
 @dataclass(frozen=True)
@@ -72,8 +87,11 @@ class Settings:
     max_connections: int = 16
     timeout: float = 10.0  # seconds for the request head, and for each write
     stream_seconds: float = 300.0  # an /events stream ends after this; EventSource reconnects by itself
-    poll_seconds: float = 1.0  # how often /events looks at the log
+    poll_seconds: float = 1.0  # how often /events looks at the log, and whether its client went away
     keepalive_seconds: float = 15.0
+    reserved_connections: int = 4  # on top of max_connections, for /healthz and /metrics only
+    evict_after: float = 1.0  # a connection still sending its head after this long gives way when all are taken
+    allowed_hosts: Tuple[str, ...] = ()  # --allow-host: Host names answered besides this machine's own
 
     @property
     def loopback(self) -> bool:
@@ -101,6 +119,80 @@ def parse_listen(text: str) -> Tuple[str, int]:
     return str(address), int(port)
 
 
+def host_name(value: str) -> Optional[str]:
+    """The name in a Host header or a URL's authority (`name`, `name:port`, `[v6]:port`), compared form:
+    lower case, no port, no trailing dot, an IP address in its canonical spelling; None when it is none."""
+    match = HOST_VALUE.fullmatch(value.strip(" \t"))
+    if match is None:
+        return None
+    bracketed, name, _port = match.groups()
+    if bracketed is not None:
+        try:
+            return str(ipaddress.IPv6Address(bracketed))
+        except ValueError:
+            return None
+    name = name.lower()
+    if name.endswith(".") and name != ".":
+        name = name[:-1]
+    if not name or name.startswith(".") or ".." in name:
+        return None
+    try:
+        return str(ipaddress.ip_address(name))
+    except ValueError:
+        return name
+
+
+def allowed_host(text: str) -> str:
+    """An --allow-host value: a DNS name or an IP address (IPv6 with or without brackets), without a port;
+    returned in host_name()'s compared form."""
+    value = text.strip()
+    bare = value[1:-1] if value.startswith("[") and value.endswith("]") else value
+    try:
+        return str(ipaddress.IPv6Address(bare))
+    except ValueError:
+        pass
+    name = host_name(value) if not any(c in value for c in ":[]") else None
+    if name is None:
+        raise UsageError(f"--allow-host {text!r}: give a host name or an IP address, without a port "
+                         "(e.g. --allow-host fw1.example.com)")
+    return name
+
+
+def host_allowed(name: str, settings: "Settings", local_address: Optional[str] = None) -> bool:
+    """Whether the server answers for a Host name (host_name()'s form) on a connection that came in on
+    `local_address`: this machine's loopback names and the --allow-host names always; on a loopback
+    listen nothing else; beyond loopback any name when no --allow-host was given (the start-up warning
+    says so), else also the listen address or the address the request came in on, written as an IP."""
+    if _is_local_name(name) or name in settings.allowed_hosts:
+        return True
+    if settings.loopback:
+        return False
+    if not settings.allowed_hosts:
+        return True
+    literal = (set() if ipaddress.ip_address(settings.host).is_unspecified else _addresses(settings.host)) | \
+        (_addresses(local_address) if local_address else set())
+    return name in literal
+
+
+def _is_local_name(name: str) -> bool:
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _addresses(address: str) -> set:
+    """An address as Host may name it: canonical, and as IPv4 when it is IPv4-mapped (`::ffff:192.0.2.1`)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return set()
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return {str(ip)} | ({str(mapped)} if mapped else set())
+
+
 @dataclass(frozen=True)
 class App:
     """What the handler serves: snapshots of the host, the event log's path, and the page's identity."""
@@ -116,31 +208,104 @@ class _HeadTooLarge(http.client.HTTPException):
     pass
 
 
+class _Evicted(Exception):
+    """The connection's slot was given to a newcomer while it was still sending its head."""
+
+
+class Slot:
+    """One connection's place: ordinary, or reserved (/healthz and /metrics only); reading its head, then answering."""
+
+    __slots__ = ("connection", "reserved", "since", "reading", "evicted", "closed")
+
+    def __init__(self, connection: Optional[socket.socket] = None, reserved: bool = False, since: float = 0.0):
+        self.connection, self.reserved, self.since = connection, reserved, since
+        self.reading, self.evicted, self.closed = True, False, False
+
+
+class Capacity:
+    """Who holds a connection slot: `ordinary` of them for any route, `reserved` more for /healthz and
+    /metrics only (the route is known once the request line is read). When every slot is taken, the
+    newcomer takes the slot of the connection that has spent longest (at least `evict_after`) sending its
+    head, which is answered 429: slow clients, however many, cannot keep a probe, or the page, out."""
+
+    def __init__(self, ordinary: int, reserved: int, evict_after: float, clock: Callable[[], float] = time.monotonic):
+        self._lock = threading.Lock()
+        self._limits = {False: ordinary, True: reserved}
+        self._held: Dict[bool, List[Slot]] = {False: [], True: []}  # oldest first
+        self.evict_after, self._clock = evict_after, clock
+
+    def admit(self, connection: socket.socket) -> Optional[Slot]:
+        with self._lock:
+            now = self._clock()
+            for reserved in (False, True):
+                held = self._held[reserved]
+                if len(held) >= self._limits[reserved]:
+                    victim = next((s for s in held if s.reading and now - s.since >= self.evict_after), None)
+                    if victim is None:
+                        continue
+                    held.remove(victim)
+                    victim.evicted = True
+                    if not victim.closed:  # wake its reader at once (it also looks every READ_SLICE)
+                        with contextlib.suppress(OSError):
+                            victim.connection.shutdown(socket.SHUT_RD)
+                slot = Slot(connection, reserved, now)
+                held.append(slot)
+                return slot
+            return None
+
+    def answering(self, slot: Slot) -> bool:
+        """The head is read: the slot is no longer anyone's to take. False when it was taken already."""
+        with self._lock:
+            if slot.evicted:
+                return False
+            slot.reading = False
+            return True
+
+    def release(self, slot: Slot) -> None:
+        with self._lock:
+            slot.closed = True
+            held = self._held[slot.reserved]
+            if slot in held:
+                held.remove(slot)
+
+    def held(self) -> Tuple[int, int]:
+        with self._lock:
+            return len(self._held[False]), len(self._held[True])
+
+
 class _DeadlineSocket(io.RawIOBase):
     """The connection's bytes, each read allowed only what is left of the time for the whole head:
     a client sending one byte a second cannot stretch a request beyond the timeout."""
 
-    def __init__(self, connection: socket.socket, deadline: float):
+    def __init__(self, connection: socket.socket, deadline: float, slot: Optional[Slot] = None):
         super().__init__()
-        self.connection, self.deadline = connection, deadline
+        self.connection, self.deadline, self.slot = connection, deadline, slot or Slot()
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("request head too slow")
-        self.connection.settimeout(remaining)
-        return self.connection.recv_into(buffer)
+        while True:
+            if self.slot.evicted:
+                raise _Evicted()
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("request head too slow")
+            self.connection.settimeout(min(remaining, READ_SLICE))
+            try:
+                return self.connection.recv_into(buffer)
+            except (TimeoutError, socket.timeout):
+                continue
 
 
 class _HeadReader:
-    """The request's stream while its head is read: at most `budget` bytes, all before the deadline."""
+    """The request's stream while its head is read: at most `budget` bytes, all before the deadline.
+    Every line read is kept (`lines`) so the head can be checked as it was sent."""
 
-    def __init__(self, connection: socket.socket, budget: int, deadline: float):
-        self.raw = io.BufferedReader(_DeadlineSocket(connection, deadline), 4096)
+    def __init__(self, connection: socket.socket, budget: int, deadline: float, slot: Optional[Slot] = None):
+        self.raw = io.BufferedReader(_DeadlineSocket(connection, deadline, slot), 4096)
         self.budget = budget
+        self.lines: List[bytes] = []
 
     def readline(self, limit: int = -1) -> bytes:
         cap = self.budget + 1 if limit is None or limit < 0 else min(limit, self.budget + 1)
@@ -148,6 +313,7 @@ class _HeadReader:
         self.budget -= len(line)
         if self.budget < 0:
             raise _HeadTooLarge("request head too large")
+        self.lines.append(line)
         return line
 
     def read(self, size: int = -1) -> bytes:  # nothing reads a body: GET and HEAD only
@@ -160,7 +326,12 @@ class _HeadReader:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"  # one request per connection: bounded, simple
+    default_request_version = "HTTP/1.0"  # every answer, errors included, has a status line and headers
     server: "StatusServer"
+
+    def __init__(self, request, client_address, server, slot: Optional[Slot] = None):
+        self.slot = slot or Slot(request)
+        super().__init__(request, client_address, server)
 
     def version_string(self) -> str:
         return "carp-pkg"
@@ -171,7 +342,8 @@ class Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.rfile.close()
-        self.rfile = _HeadReader(self.connection, MAX_HEAD_BYTES, time.monotonic() + self.server.settings.timeout)
+        self.rfile = _HeadReader(self.connection, MAX_HEAD_BYTES, time.monotonic() + self.server.settings.timeout,
+                                 self.slot)
 
     # --- one request --------------------------------------------------------------------------------
     def handle_one_request(self) -> None:
@@ -179,6 +351,8 @@ class Handler(BaseHTTPRequestHandler):
         self.command, self.request_version, self.requestline = "", "HTTP/1.0", ""
         try:
             self.raw_requestline = self.rfile.readline(MAX_REQUEST_LINE + 1)
+            if self.slot.evicted:
+                raise _Evicted()
             if not self.raw_requestline:
                 return
             if len(self.raw_requestline) > MAX_REQUEST_LINE:
@@ -186,14 +360,22 @@ class Handler(BaseHTTPRequestHandler):
                 return
             if not self.parse_request():  # answers 400/431/505 itself, through send_error below
                 return
+            if self.slot.evicted:  # its read was cut short: what it has is not the whole head
+                raise _Evicted()
         except _HeadTooLarge:
             self.send_error(431)
             return
+        except _Evicted:
+            self._try(self._busy)
+            return
         except (TimeoutError, socket.timeout):
-            self._try_send_error(408)
+            self._try(lambda: self.send_error(408))
             return
         self.close_connection = True
         self.connection.settimeout(self.server.settings.timeout)
+        if not self.server.capacity.answering(self.slot):
+            self._try(self._busy)
+            return
         try:
             self.dispatch()
             self.wfile.flush()
@@ -202,35 +384,93 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a bug must cost one request, never the server, and show nothing of itself
             sys.stderr.write(f"carp-pkg serve: error while answering a request: {type(exc).__name__}: {exc}\n")
             if not self._headers_sent:
-                self._try_send_error(500)
+                self._try(lambda: self.send_error(500))
 
-    def _try_send_error(self, code: int) -> None:
+    def _try(self, answer: Callable[[], None]) -> None:
         try:
-            self.send_error(code)
+            answer()
+            self.wfile.flush()
         except OSError:
             pass
 
+    def _busy(self) -> None:
+        self._send(BUSY_STATUS, TEXT_TYPE, BUSY_BODY, extra=(("Retry-After", str(BUSY_RETRY_SECONDS)),))
+
+    def _head_is_malformed(self) -> bool:
+        """HTTP/0.9 (no version) or any version but 1.0 and 1.1, a header line that is not `Name: value` (`Host : x`, folded lines,
+        control characters), or a head that ends before its blank line."""
+        words = self.requestline.split()
+        if len(words) != 3 or words[2] not in ("HTTP/1.0", "HTTP/1.1"):
+            return True
+        lines = self.rfile.lines[1:]
+        if not lines or lines[-1] not in HEAD_END:
+            return True
+        return any(HEADER_LINE.fullmatch(line) is None for line in lines[:-1])
+
+    def _target(self) -> Optional[Tuple[str, str]]:
+        """(path, query) of the request target: origin-form (`/path?query`), or absolute-form
+        (`http://host/path`) when its host is one this server answers for; None otherwise (400)."""
+        target = self.path
+        absolute = ABSOLUTE_FORM.fullmatch(target)
+        if absolute:
+            scheme, authority, rest = absolute.groups()
+            name = host_name(authority)
+            if scheme.lower() not in ("http", "https") or name is None or not self._host_allowed(name):
+                return None
+            target = rest or "/"
+            if not target.startswith(("/", "?")):
+                return None
+            if target.startswith("?"):
+                target = "/" + target
+        if not target.startswith("/"):
+            return None
+        path, _, query = target.partition("?")
+        return path, query
+
+    def _host_allowed(self, name: str) -> bool:
+        local = None
+        with contextlib.suppress(OSError, IndexError):
+            local = self.connection.getsockname()[0]
+        return host_allowed(name, self.server.settings, local)
+
     def dispatch(self) -> None:
+        if self._head_is_malformed():
+            self.send_error(400)
+            return
         if self.command not in ("GET", "HEAD"):
-            self._send(405, "text/plain; charset=utf-8", b"405 method not allowed: this server is read-only\n",
+            self._send(405, TEXT_TYPE, b"405 method not allowed: this server is read-only\n",
                        extra=(("Allow", "GET, HEAD"),))
             return
         if self.headers.get("Transfer-Encoding") or self.headers.get("Content-Length", "0").strip() not in ("", "0"):
             self.send_error(413)
             return
-        if self.server.settings.loopback and not _local_host(self.headers.get("Host")):
-            self._send(421, "text/plain; charset=utf-8", b"421 this server answers only for localhost\n")
+        hosts = self.headers.get_all("Host") or []
+        names = [host_name(h) for h in hosts]
+        if len(hosts) > 1 or None in names or (not hosts and self.request_version != "HTTP/1.0"):
+            self.send_error(400)  # HTTP/1.1 needs exactly one Host, and a well-formed one
             return
-        url = urlsplit(self.path)
+        target = self._target()
+        if target is None:
+            self.send_error(400)
+            return
+        if names and not self._host_allowed(names[0]):
+            body = (b"421 this server answers only for localhost\n" if self.server.settings.loopback
+                    else b"421 this server does not answer for that host name\n")
+            self._send(421, TEXT_TYPE, body)
+            return
+        path, query_text = target
         route = {
             "/": self.page, "/status.json": self.status_json, "/check.json": self.check_json,
             "/metrics": self.metrics, "/healthz": self.healthz, "/events": self.events,
-        }.get(url.path)
+        }.get(path)
+        if self.slot.reserved and path not in PROBE_ROUTES:
+            self._busy()  # a reserved slot is for the probes only
+            return
         if route is None:
             self.send_error(404)
             return
         try:
-            query = parse_qs(url.query, max_num_fields=4) if url.path == "/" else {}
+            query = parse_qs(query_text, max_num_fields=4) if path == "/" else {}
         except ValueError:
             self.send_error(400)
             return
@@ -268,8 +508,7 @@ class Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": "no event log on this host"})
             return
         if not self.server.stream_slots.acquire(blocking=False):
-            self._send(503, "text/plain; charset=utf-8", b"503 too many event streams\n",
-                       extra=(("Retry-After", "5"),))
+            self._send(BUSY_STATUS, TEXT_TYPE, STREAMS_BUSY_BODY, extra=(("Retry-After", "5"),))
             return
         try:
             self._stream_events(app, settings)
@@ -284,19 +523,25 @@ class Handler(BaseHTTPRequestHandler):
         self._write(b"retry: 5000\n\n")
         end = time.monotonic() + settings.stream_seconds
         quiet_since = time.monotonic()
-        while time.monotonic() < end and not self.server.stopping.is_set():
-            try:
-                events = follower.poll()
-            except CarpError:
-                self._write(b"event: error\ndata: {\"error\": \"the event log could not be read\"}\n\n")
-                return
-            for event in events:
-                self._write(b"event: transition\ndata: " + json.dumps(event.to_json()).encode("ascii") + b"\n\n")
-                quiet_since = time.monotonic()
-            if not events and time.monotonic() - quiet_since >= settings.keepalive_seconds:
-                self._write(b": keepalive\n\n")
-                quiet_since = time.monotonic()
-            self.server.stopping.wait(settings.poll_seconds)
+        with selectors.DefaultSelector() as client:
+            client.register(self.connection, selectors.EVENT_READ)
+            while time.monotonic() < end and not self.server.stopping.is_set():
+                try:
+                    events = follower.poll()
+                except CarpError:
+                    self._write(b"event: error\ndata: {\"error\": \"the event log could not be read\"}\n\n")
+                    return
+                for event in events:
+                    self._write(b"event: transition\ndata: " + json.dumps(event.to_json()).encode("ascii") + b"\n\n")
+                    quiet_since = time.monotonic()
+                if not events and time.monotonic() - quiet_since >= settings.keepalive_seconds:
+                    self._write(b": keepalive\n\n")
+                    quiet_since = time.monotonic()
+                # An EventSource sends nothing after its request: the socket turning readable means the
+                # client closed it (EOF or reset) or broke the protocol. Either way the slot is freed now,
+                # not at the next keepalive write.
+                if client.select(settings.poll_seconds):
+                    return
 
     # --- responses ----------------------------------------------------------------------------------
     def _write(self, data: bytes) -> None:
@@ -310,6 +555,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _head(self, code: int, content_type: str, length: Optional[int], csp: str, extra=()) -> None:
         self._headers_sent = True
+        if self.request_version == "HTTP/0.9":  # never a bare body: always a status line and headers
+            self.request_version = "HTTP/1.0"
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         if length is not None:
@@ -328,10 +575,8 @@ class Handler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: Optional[str] = None, explain: Optional[str] = None) -> None:
         """A fixed body per status code: never the request's path, header or method echoed back."""
         self.close_connection = True
-        if self.request_version == "HTTP/0.9" and self.command != "GET":
-            self.request_version = "HTTP/1.0"  # not a request at all (TLS, binary): still a status line
         phrase = http.client.responses.get(code, "error").lower()
-        self._send(code, "text/plain; charset=utf-8", f"{code} {phrase}\n".encode("ascii"))
+        self._send(code, TEXT_TYPE, f"{code} {phrase}\n".encode("ascii"))
 
 
 def _local_host(host: Optional[str]) -> bool:
@@ -356,9 +601,16 @@ def _local_host(host: Optional[str]) -> bool:
         return False
 
 
-BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 22\r\n"
-        b"Retry-After: 1\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
-        b"503 too many requests\n")
+def _raw_response(code: int, body: bytes, extra=()) -> bytes:
+    """A whole response written without a handler (before any thread is started), with every security header."""
+    phrase = http.client.responses.get(code, "")
+    headers = [("Server", "carp-pkg"), ("Content-Type", TEXT_TYPE), ("Content-Length", str(len(body))),
+               ("Content-Security-Policy", DATA_CSP), *COMMON_HEADERS, *extra, ("Connection", "close")]
+    return (f"HTTP/1.0 {code} {phrase}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n").encode("ascii") \
+        + body
+
+
+BUSY = _raw_response(BUSY_STATUS, BUSY_BODY, (("Retry-After", str(BUSY_RETRY_SECONDS)),))
 
 
 class StatusServer(ThreadingHTTPServer):
@@ -369,7 +621,7 @@ class StatusServer(ThreadingHTTPServer):
     def __init__(self, settings: Settings, app: App):
         self.settings, self.app = settings, app
         self.address_family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-        self.slots = threading.BoundedSemaphore(settings.max_connections)
+        self.capacity = Capacity(settings.max_connections, settings.reserved_connections, settings.evict_after)
         self.stream_slots = threading.BoundedSemaphore(max(1, settings.max_connections // 4))
         self.stopping = threading.Event()
         super().__init__((settings.host, settings.port), Handler)
@@ -379,7 +631,8 @@ class StatusServer(ThreadingHTTPServer):
         self.server_name, self.server_port = self.server_address[:2]
 
     def process_request(self, request, client_address) -> None:
-        if not self.slots.acquire(blocking=False):
+        slot = self.capacity.admit(request)
+        if slot is None:  # every slot answering (none still reading to give way): no room at all
             try:
                 request.settimeout(1.0)
                 request.sendall(BUSY)
@@ -388,16 +641,23 @@ class StatusServer(ThreadingHTTPServer):
             self.shutdown_request(request)
             return
         try:
-            super().process_request(request, client_address)
+            thread = threading.Thread(target=self.process_request_thread, args=(request, client_address, slot),
+                                      daemon=True)
+            thread.start()
         except BaseException:
-            self.slots.release()
+            self.capacity.release(slot)
+            self.shutdown_request(request)
             raise
 
-    def process_request_thread(self, request, client_address) -> None:
+    def process_request_thread(self, request, client_address, slot: Optional[Slot] = None) -> None:
         try:
-            super().process_request_thread(request, client_address)
+            self.RequestHandlerClass(request, client_address, self, slot)
+        except Exception:
+            self.handle_error(request, client_address)
         finally:
-            self.slots.release()
+            if slot is not None:
+                self.capacity.release(slot)  # before the close: an eviction never touches a closed socket
+            self.shutdown_request(request)
 
     def handle_error(self, request, client_address) -> None:  # one line, nothing from the request
         error = sys.exc_info()[1]
