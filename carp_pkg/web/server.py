@@ -268,10 +268,6 @@ class Capacity:
             if slot in held:
                 held.remove(slot)
 
-    def held(self) -> Tuple[int, int]:
-        with self._lock:
-            return len(self._held[False]), len(self._held[True])
-
 
 class _DeadlineSocket(io.RawIOBase):
     """The connection's bytes, each read allowed only what is left of the time for the whole head:
