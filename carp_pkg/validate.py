@@ -414,6 +414,8 @@ def _group_conflicts(vips: List[Tuple[str, VirtualIP]], problems: List[Problem],
         if key in first:
             other_where, other = first[key]
             for name in ("protocol", "advskew", "advbase", "password", "peer", "peer6", "vrrpprio", "vrrpinterval"):
+                if name in CARP_ONLY and vip.protocol == other.protocol == VRRP:
+                    continue  # no effect on a VRRP vhid (_protocol_fields warns): entries need not agree on it
                 if getattr(vip, name) != getattr(other, name):
                     shown = ("differs" if name == "password" else
                              f"{_or_none(getattr(vip, name))} vs {_or_none(getattr(other, name))}")
@@ -430,6 +432,25 @@ def _group_conflicts(vips: List[Tuple[str, VirtualIP]], problems: List[Problem],
                                         + ("" if same_group else " (one address on several vhids is only for load balancing)")))
         else:
             seen_address[address] = (where, vip)
+
+
+def _peer_problems(vips: List[Tuple[str, VirtualIP]], raw: RawConfig, problems: List[Problem]) -> None:
+    """A unicast peer is the other host: never this host's own address (an address of <interfaces>, what keepalived
+    would take as unicast_src_ip) nor a virtual IP of the config."""
+    own = {a.ip: i.name for i in raw.interfaces for a in i.addresses}
+    vip_addresses = {vip.address.ip for _, vip in vips}
+    for where, vip in vips:
+        for name in ("peer", "peer6"):
+            value = getattr(vip, name)
+            if value is None:
+                continue
+            address = ipaddress.ip_address(value)
+            if address in own:
+                problems.append(Problem(f"{where}.{name}", f"{address} is this host's own address (<{own[address]}>): "
+                                                           "the peer is the other host of the cluster"))
+            elif address in vip_addresses:
+                problems.append(Problem(f"{where}.{name}", f"{address} is a virtual IP of this config: the peer is the "
+                                                           "other host's own address, not a VIP"))
 
 
 def _interface_problems(raw: RawConfig) -> List[Problem]:
@@ -489,6 +510,7 @@ def examine(raw: RawConfig) -> Validation:
         )))
     pfsync = _pfsync(pfsync_wishes, raw)
     _group_conflicts(vips, problems, balancing=any(v.balancing for _, v in vips))
+    _peer_problems(vips, raw, problems)
     if problems:
         return Validation(None, tuple(problems), tuple(warnings))
     host_addresses = tuple((i.device, address) for i in raw.interfaces for address in i.addresses)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import replace
 
 import pytest
@@ -15,8 +16,9 @@ from hypothesis import strategies as st
 from carp_pkg.backends import get_backend
 from carp_pkg.backends import keepalived_conf as kc
 from carp_pkg.backends.keepalived import (
-    RELOAD_LABEL, START_LABEL, STOP_LABEL, Keepalived, KeepalivedFiles, KeepalivedRunning, assemble, reads_conf,
-    reload_argv, start_argv, stop_argv, suggested_prio,
+    BOOT_LABEL, OURS_FUNCTION, RELOAD_LABEL, START_LABEL, STOP_LABEL, WRITE_LABEL, Keepalived, KeepalivedFiles,
+    KeepalivedRunning, assemble, parse_pid, reads_conf, reload_argv, service_check_argv, start_argv, stop_argv,
+    suggested_prio,
 )
 from carp_pkg.configxml import parse_config_bytes
 from carp_pkg.errors import CommandError, EnvironmentProblem, InputError
@@ -329,7 +331,7 @@ def test_a_fresh_host_gets_the_file_0600_the_scripts_0700_then_a_check_and_a_sta
     host = Host(tmp_path)
     calls = host.sync()
     assert calls == [("keepalived", "-t", "-f", host.files.conf), start_argv(host.files)]
-    assert calls[1][3] == START_LABEL and calls[1][6:] == (
+    assert calls[1][3] == START_LABEL and calls[1][6] == host.files.conf and calls[1][7:] == (
         "keepalived", "--vrrp", "-f", host.files.conf, "-p", host.files.pid, "-r", host.files.vrrp_pid)
     assert oct(os.stat(host.files.conf).st_mode & 0o777) == "0o600"
     for name in ("eth1-vhid1.notify", "eth0-vhid2.notify"):
@@ -396,24 +398,39 @@ def test_under_systemd_keepalived_service_must_read_carp_pkgs_file(tmp_path):
     main = tmp_path / "etc" / "keepalived" / "keepalived.conf"
     main.parent.mkdir(parents=True, exist_ok=True)
     main.write_text("global_defs {\n}\ninclude /etc/keepalived/*.conf\n")
-    assert host.sync() == [("keepalived", "-t", "-f", host.files.conf), ("systemctl", "start", "keepalived")]
+    check = service_check_argv(str(main))  # the file keepalived.service reads, not carp-pkg.conf alone
+    assert host.sync() == [check, ("systemctl", "start", "keepalived")]
     host.active = True
     assert host.sync() == []
     changed = tmp_path / "changed.xml"
     changed.write_text(open(EXAMPLE).read().replace("<vrrpprio>200</vrrpprio>", "<vrrpprio>20</vrrpprio>"))
-    assert host.sync(str(changed)) == [("keepalived", "-t", "-f", host.files.conf), ("systemctl", "reload", "keepalived")]
+    assert host.sync(str(changed)) == [check, ("systemctl", "reload", "keepalived")]
 
 
 @pytest.mark.parametrize("main, defaults, reads", [
     ("include /etc/keepalived/carp-pkg.conf\n", None, True),
     ("! comment\ninclude /etc/keepalived/conf.d/*.conf /etc/keepalived/carp-*.conf\n", None, True),
+    ("include carp-pkg.conf\n", None, True),  # relative: from keepalived.conf's directory
     ("# include /etc/keepalived/carp-pkg.conf\n", None, False),
     (None, 'DAEMON_ARGS="--vrrp -f /etc/keepalived/carp-pkg.conf"\n', True),
     (None, 'DAEMON_ARGS="--use-file=/etc/keepalived/carp-pkg.conf"\n', True),
     (None, 'DAEMON_ARGS=""\n', False),
+    # the service runs on another file: keepalived.conf's include does not count, that file's does
+    ("include /etc/keepalived/carp-pkg.conf\n", 'DAEMON_ARGS="-f /etc/keepalived/site.conf"\n', False),
 ])
 def test_which_keepalived_service_setups_read_carp_pkgs_file(main, defaults, reads):
-    assert kc.service_reads(kc.CONF, main, defaults) is reads
+    path = kc.service_conf(defaults)
+    assert kc.service_reads(kc.CONF, path, main if path == kc.MAIN_CONF else None) is reads
+
+
+@pytest.mark.parametrize("defaults, path", [
+    (None, kc.MAIN_CONF), ('DAEMON_ARGS=""\n', kc.MAIN_CONF),
+    ('DAEMON_ARGS="--vrrp -f /etc/keepalived/site.conf"\n', "/etc/keepalived/site.conf"),
+    ('DAEMON_ARGS="-f/etc/k.conf -D"\n', "/etc/k.conf"),
+    ('DAEMON_ARGS="--use-file /etc/a.conf"\nDAEMON_ARGS="--use-file=/etc/b.conf"\n', "/etc/b.conf"),
+])
+def test_the_file_keepalived_service_reads(defaults, path):
+    assert kc.service_conf(defaults) == path
 
 
 def test_no_vhid_left_stops_carp_pkgs_keepalived_and_removes_the_scripts(tmp_path, fake_keepalived):
@@ -482,7 +499,18 @@ def test_stop_plan_and_boot_plan(tmp_path):
     assert backend(tmp_path).stop_plan(example_config()).steps[0].argv == stop_argv(files)
     assert backend(tmp_path).stop_plan(CarpConfig()).steps == ()
     boot = backend(tmp_path).boot_plan(example_config())
-    assert [s.argv for s in boot.steps] == [("keepalived", "-t", "-f", files.conf), start_argv(files)]
+    # the rc script writes the notify scripts and carp-pkg.conf itself (`carp-pkg stop` empties the one and
+    # removes the others), then checks and starts in one step: a failed check cannot be followed by a start
+    assert [s.argv[3] for s in boot.steps] == [WRITE_LABEL, WRITE_LABEL, BOOT_LABEL]
+    assert [s.argv[4] for s in boot.steps[:2]] == [files.notify("eth1", 1), files.notify("eth0", 2)]
+    start = boot.steps[-1].argv
+    cfg = example_config()
+    assert start[4:6] == (files.systemd_marker, kc.render([kc.build_instance(
+        g, cfg.preempt, cfg.host_addresses, files.notify(g.interface, g.vhid)) for g in cfg.groups()]))
+    assert "vrrp_instance carp_eth1_vhid1" in start[5] and "global_defs" in start[5]
+    assert start[6:] == (files.pid, files.vrrp_pid, files.conf, "keepalived", "--vrrp", "-f", files.conf, "-p",
+                         files.pid, "-r", files.vrrp_pid)
+    assert backend(tmp_path).boot_plan(CarpConfig()).steps == ()
 
 
 # --- reading the host back: status, check ------------------------------------------------------------------------------
@@ -582,3 +610,464 @@ def test_a_transition_reaches_carp_pkgs_event_log(tmp_path):
     record = json.loads(log.read_text().splitlines()[-1])
     assert (record["backend"], record["interface"], record["vhid"], record["state"], record["vips"]) == (
         "keepalived", "eth1", 1, "MASTER", ["192.168.1.1", "2001:db8:1::1"])
+
+
+# --- the shell side: a stand-in keepalived on PATH, the snippets run for real ------------------------------------------
+
+FAKE_KEEPALIVED = """#!/bin/bash
+# carp-pkg's tests: a stand-in keepalived. `-t` logs `check FILE` and exits $FAKE_CHECK_RC (0); anything else logs
+# `start FILE` and leaves a process whose command line reads `keepalived -c CODE LOG -f FILE` (argv0 keepalived),
+# which logs `ready PID` and every SIGHUP, its pid in the -p file.
+log={log}
+conf=; pidfile=; check=
+while [ $# -gt 0 ]; do case $1 in -t) check=1 ;; -f) conf=$2; shift ;; -p) pidfile=$2; shift ;; esac; shift; done
+if [ -n "$check" ]; then echo "check $conf" >>"$log"; exit "${{FAKE_CHECK_RC:-0}}"; fi
+echo "start $conf" >>"$log"
+(exec -a keepalived {python} -c 'import os, signal, sys, time
+signal.signal(signal.SIGHUP, lambda *a: open(sys.argv[1], "a").write("HUP\\n"))
+open(sys.argv[1], "a").write(f"ready {{os.getpid()}}\\n")
+time.sleep(120)' "$log" -f "$conf" </dev/null >/dev/null 2>&1) &
+echo $! >>{pids}
+echo $! >"$pidfile"
+"""
+
+
+class FakeKeepalived:
+    def __init__(self, directory):
+        self.bin = directory / "fakebin"
+        self.bin.mkdir()
+        self.log_path = directory / "fake-keepalived.log"
+        self.pids_path = directory / "fake-keepalived.pids"
+        script = self.bin / "keepalived"
+        script.write_text(FAKE_KEEPALIVED.format(log=self.log_path, pids=self.pids_path, python=sys.executable))
+        script.chmod(0o755)
+        self.env = dict(os.environ, PATH=f"{self.bin}:{os.environ.get('PATH', '/usr/bin:/bin')}")
+
+    def run(self, argv, check_rc=0):
+        return subprocess.run(list(argv), env=dict(self.env, FAKE_CHECK_RC=str(check_rc)), capture_output=True,
+                              text=True, timeout=60)
+
+    def log(self):
+        return self.log_path.read_text().splitlines() if self.log_path.exists() else []
+
+    def started(self):
+        return [line for line in self.log() if line.startswith("start ")]
+
+    def wait_ready(self, pid):
+        wait_until(lambda: f"ready {pid}" in self.log(), 10, "the stand-in keepalived installs its SIGHUP handler")
+
+    def stop_all(self):
+        for word in (self.pids_path.read_text().split() if self.pids_path.exists() else []):
+            try:
+                os.kill(int(word), 9)
+            except ProcessLookupError:
+                pass
+
+
+@pytest.fixture
+def fake_bin(tmp_path):
+    fake = FakeKeepalived(tmp_path)
+    yield fake
+    fake.stop_all()
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            return "\nState:\tZ" not in handle.read()
+    except FileNotFoundError:
+        return False
+
+
+def own_files(tmp_path, text="vrrp_instance carp_eth1_vhid1 {\n}\n"):
+    files = KeepalivedFiles.under(Paths(str(tmp_path)))
+    os.makedirs(os.path.dirname(files.conf), exist_ok=True)
+    os.makedirs(files.directory, mode=0o700, exist_ok=True)
+    with open(files.conf, "w") as handle:
+        handle.write(text)
+    return files
+
+
+def test_a_start_while_carp_pkgs_keepalived_runs_reloads_it_and_never_starts_a_second(tmp_path, fake_bin):
+    files = own_files(tmp_path)
+    first = fake_bin.run(start_argv(files))
+    assert first.returncode == 0, first.stderr
+    pid = parse_pid(open(files.pid).read())
+    fake_bin.wait_ready(pid)
+    again = fake_bin.run(start_argv(files))
+    assert again.returncode == 0, again.stderr
+    assert "runs already: reloaded it (SIGHUP)" in again.stdout
+    wait_until(lambda: "HUP" in fake_bin.log(), 10, "the running keepalived gets SIGHUP")
+    assert parse_pid(open(files.pid).read()) == pid and alive(pid)  # its pid file kept, nothing orphaned
+    assert fake_bin.started() == [f"start {files.conf}"]  # one keepalived, started once
+    assert fake_bin.log().count(f"check {files.conf}") == 2  # each start checks the file first
+
+
+def test_stop_reload_and_start_never_signal_a_process_that_only_mentions_carp_pkg_conf(tmp_path, fake_bin):
+    files = own_files(tmp_path)
+    tail = subprocess.Popen(["tail", "-f", files.conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: files.conf in open(f"/proc/{tail.pid}/cmdline").read(), 10, "tail runs")
+        with open(files.pid, "w") as handle:  # a stale pid file: the pid is now tail's
+            handle.write(f"{tail.pid}\n")
+        stop = fake_bin.run(stop_argv(files))
+        assert stop.returncode == 0, stop.stderr
+        reload = fake_bin.run(reload_argv(files))
+        assert reload.returncode == 1 and "is not running" in reload.stderr
+        start = fake_bin.run(start_argv(files))  # not "reloaded": a keepalived of its own is started
+        assert start.returncode == 0, start.stderr
+        assert fake_bin.started() == [f"start {files.conf}"]
+        time.sleep(0.3)
+        assert tail.poll() is None  # neither SIGTERM nor SIGHUP reached it
+    finally:
+        tail.kill()
+        tail.wait()
+
+
+SLEEPER = "import time; time.sleep(60)"
+
+
+@pytest.mark.parametrize("name, tail_args, ours", [
+    ("keepalived", ["-f", "{conf}"], True),
+    ("keepalived", ["--use-file", "{conf}"], True),
+    ("keepalived", ["-f", "-f", "{conf}"], True),
+    ("keepalived", ["-f", "{conf}.old"], False),
+    ("keepalived", ["{conf}"], False),
+    ("keepalived", ["-f", "/etc/keepalived/keepalived.conf", "{conf}"], False),
+    ("keepalived", ["x\n-f\n{conf}"], False),  # one argument holding newlines is not three
+    ("keepalived-x", ["-f", "{conf}"], False),
+    ("tail", ["-f", "{conf}"], False),
+])
+def test_the_shell_and_python_agree_on_which_process_is_carp_pkgs_keepalived(tmp_path, name, tail_args, ours):
+    files = own_files(tmp_path)
+    link = tmp_path / "bin" / name
+    link.parent.mkdir()
+    link.symlink_to(sys.executable)
+    args = [a.replace("{conf}", files.conf) for a in tail_args]
+    process = subprocess.Popen([str(link), "-c", SLEEPER, *args])
+    try:
+        wait_until(lambda: SLEEPER in open(f"/proc/{process.pid}/cmdline").read(), 10, "the process runs")
+        with open(files.pid, "w") as handle:
+            handle.write(f"{process.pid}\n")
+        assert reads_conf(open(f"/proc/{process.pid}/cmdline").read(), files.conf) is ours
+        shell = subprocess.run(["/bin/sh", "-c", OURS_FUNCTION + 'ours "$1" "$2"', "t", files.pid, files.conf])
+        assert (shell.returncode == 0) is ours
+    finally:
+        process.kill()
+        process.wait()
+
+
+# --- the rc script: the config's boot plan, whatever `carp-pkg stop` left ------------------------------------------------
+
+def stopped_host(tmp_path):
+    """sync (the rc script written), then `carp-pkg stop`: carp-pkg.conf emptied, the notify scripts gone."""
+    from carp_pkg.sync import teardown
+    host = Host(tmp_path)
+    host.sync()
+    synced = open(host.files.conf).read()
+    teardown(System(RecordingRunner(respond=host.respond), host.paths, use_sysctl_library=False), host.paths,
+             get_backend("keepalived", paths=host.paths))
+    assert kc.parse(open(host.files.conf).read()) == ()
+    assert not os.path.exists(host.files.notify("eth1", 1))
+    return host, synced
+
+
+def test_the_rc_script_start_after_carp_pkg_stop_brings_the_configured_vhids_back(tmp_path, fake_bin):
+    host, synced = stopped_host(tmp_path)
+    started = fake_bin.run(("/bin/sh", host.paths.rc_script, "start"))
+    assert started.returncode == 0, started.stderr
+    assert open(host.files.conf).read() == synced  # not keepalived on the empty file stop left
+    assert oct(os.stat(host.files.conf).st_mode & 0o777) == "0o600"
+    for interface, vhid in (("eth1", 1), ("eth0", 2)):
+        assert oct(os.stat(host.files.notify(interface, vhid)).st_mode & 0o777) == "0o700"
+    assert fake_bin.started() == [f"start {host.files.conf}"]
+    pid = parse_pid(open(host.files.pid).read())
+    assert reads_conf(open(f"/proc/{pid}/cmdline").read(), host.files.conf)
+    fake_bin.wait_ready(pid)
+    # a second start (the rc script run by hand while it runs) reloads that keepalived
+    again = fake_bin.run(("/bin/sh", host.paths.rc_script, "start"))
+    assert again.returncode == 0, again.stderr
+    wait_until(lambda: "HUP" in fake_bin.log(), 10, "SIGHUP")
+    assert fake_bin.started() == [f"start {host.files.conf}"] and parse_pid(open(host.files.pid).read()) == pid
+    stopped = fake_bin.run(("/bin/sh", host.paths.rc_script, "stop"))
+    assert stopped.returncode == 0, stopped.stderr
+    wait_until(lambda: not alive(pid), 10, "the rc script's stop ends it")
+
+
+def test_the_rc_script_starts_no_keepalived_when_keepalived_t_refuses_the_file(tmp_path, fake_bin):
+    host, _synced = stopped_host(tmp_path)
+    emptied = open(host.files.conf).read()
+    result = fake_bin.run(("/bin/sh", host.paths.rc_script, "start"), check_rc=5)
+    assert result.returncode != 0 and "keepalived -t refused" in result.stderr
+    assert fake_bin.started() == [] and not os.path.exists(host.files.pid)
+    assert open(host.files.conf).read() == emptied  # the refused file never replaced it
+    assert [n for n in os.listdir(os.path.dirname(host.files.conf)) if n.endswith(".boot")] == []
+
+
+def test_the_rc_script_starts_no_keepalived_of_its_own_where_systemd_is_pid_1(tmp_path, fake_bin):
+    host, _synced = stopped_host(tmp_path)
+    (tmp_path / "run" / "systemd" / "system").mkdir(parents=True)
+    emptied = open(host.files.conf).read()
+    result = fake_bin.run(("/bin/sh", host.paths.rc_script, "start"))
+    assert result.returncode != 0 and "systemd is PID 1 here" in result.stderr
+    assert fake_bin.started() == [] and open(host.files.conf).read() == emptied
+
+
+# --- under systemd: carp-pkg's file is an include of the admin's keepalived.conf ----------------------------------------
+
+ADMIN_CONF = """\
+global_defs {
+    enable_script_security
+}
+vrrp_instance admin_v2 {
+    state BACKUP
+    interface eth1
+    virtual_router_id 50
+    priority 100
+    advert_int 1
+    authentication {
+        auth_type PASS
+        auth_pass secret
+    }
+    virtual_ipaddress {
+        192.168.1.50/24 dev eth1
+    }
+}
+include /etc/keepalived/carp-pkg.conf
+"""
+GLOBAL_WORDS = ("global_defs", "vrrp_version", "script_user", "enable_script_security", "vrrp_rt_priority")
+
+
+def systemd_host(tmp_path, main=ADMIN_CONF, defaults=None, active=True):
+    host = Host(tmp_path, systemd=True, active=active)
+    directory = tmp_path / "etc" / "keepalived"
+    directory.mkdir(parents=True, exist_ok=True)
+    if main is not None:
+        (directory / "keepalived.conf").write_text(main)
+    if defaults is not None:
+        (tmp_path / "etc" / "default").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "etc" / "default" / "keepalived").write_text(defaults)
+    return host
+
+
+def test_an_included_file_has_no_global_defs_so_the_admins_instances_stay_as_they_are(tmp_path):
+    host = systemd_host(tmp_path)
+    host.sync()
+    text = open(host.files.conf).read()
+    assert not [line for line in text.splitlines() if line.strip().startswith(GLOBAL_WORDS)]
+    instances = kc.parse(text)
+    assert len(instances) == 2 and text.count("\n    version 3\n") == 2
+    assert [line.split()[-1] for line in text.splitlines() if line.strip().startswith("notify ")] == ["root", "root"]
+    # keepalived itself: with carp-pkg's global_defs (vrrp_version 3) the admin's VRRPv2 instance lost its
+    # authentication ("VRRP version 3 does not support authentication"); included as written now, it keeps it
+    keepalived_accepts(ADMIN_CONF.replace(kc.CONF, host.files.conf), {"eth0", "eth1"})
+    # carp-pkg's own keepalived (no systemd) runs the file alone: carp-pkg's global_defs stay
+    plain = Host(tmp_path / "plain")
+    plain.sync()
+    assert "global_defs {\n    vrrp_version 3\n" in open(plain.files.conf).read()
+
+
+def test_a_systemd_reload_is_checked_on_the_file_the_service_reads_and_a_refusal_changes_nothing(tmp_path):
+    host = systemd_host(tmp_path)
+    host.sync()
+    before = open(host.files.conf).read()
+    main = str(tmp_path / "etc" / "keepalived" / "keepalived.conf")
+    changed = tmp_path / "changed.xml"
+    changed.write_text(open(EXAMPLE).read().replace("<vrrpprio>200</vrrpprio>", "<vrrpprio>20</vrrpprio>"))
+
+    def respond(argv):
+        if argv == service_check_argv(main):
+            return Result(5, "", "(admin_v2) unknown keyword 'bogus'")
+        return host.respond(argv)
+
+    runner = RecordingRunner(respond=respond)
+    result = run_cli(["--root", str(tmp_path), "--config", str(changed), "sync", "--backend", "keepalived"],
+                     runner=runner)
+    assert result.code == 5, result.err
+    assert runner.mutating_calls == [service_check_argv(main)]  # nothing reloaded
+    assert open(host.files.conf).read() == before  # the previous file is back
+
+
+def test_the_check_follows_daemon_args_to_the_file_the_service_reads(tmp_path):
+    host = systemd_host(tmp_path, main="global_defs {\n}\n",
+                        defaults='DAEMON_ARGS="--vrrp -f /etc/keepalived/site.conf"\n')
+    (tmp_path / "etc" / "keepalived" / "site.conf").write_text(ADMIN_CONF)
+    site = str(tmp_path / "etc" / "keepalived" / "site.conf")
+    assert host.sync() == [service_check_argv(site), ("systemctl", "reload", "keepalived")]
+    empty = tmp_path / "empty.xml"
+    empty.write_text("<pfsense><installedpackages><carp></carp></installedpackages></pfsense>")
+    assert host.sync(str(empty)) == [service_check_argv(site), ("systemctl", "reload", "keepalived")]
+    # DAEMON_ARGS running keepalived on carp-pkg's file alone: no include, carp-pkg's global_defs stay
+    alone = systemd_host(tmp_path / "alone", main=None, defaults=f'DAEMON_ARGS="-f {kc.CONF}"\n')
+    assert alone.sync() == [("keepalived", "-t", "-f", alone.files.conf), ("systemctl", "reload", "keepalived")]
+    assert "global_defs {" in open(alone.files.conf).read()
+
+
+@pytest.mark.parametrize("check_rc, code", [(0, 0), (6, 0), (5, 5), (1, 1)])
+def test_the_service_check_accepts_only_script_security_warnings(tmp_path, fake_bin, check_rc, code):
+    result = fake_bin.run(service_check_argv(str(tmp_path / "keepalived.conf")), check_rc=check_rc)
+    assert result.returncode == code
+    assert ("only script security warnings" in result.stderr) is (check_rc == 6)
+
+
+def include_running(tmp_path, globals_found):
+    return KeepalivedRunning(files=KeepalivedFiles.under(Paths(str(tmp_path))), systemd=True, service_active=True,
+                             service_reads_ours=True, service_conf=kc.MAIN_CONF,
+                             service_conf_path=str(tmp_path / "keepalived.conf"), service_globals=globals_found)
+
+
+def test_an_include_says_which_lines_the_admins_global_defs_want(tmp_path):
+    warnings = backend(tmp_path).plan(example_config(), include_running(tmp_path, frozenset())).warnings
+    assert any("add `vrrp_rt_priority 40` to the global_defs of /etc/keepalived/keepalived.conf" in w
+               for w in warnings)
+    assert any("no `enable_script_security` in global_defs" in w and "exits 6, which carp-pkg accepts" in w
+               for w in warnings)
+    both = frozenset({"vrrp_rt_priority", "enable_script_security"})
+    assert backend(tmp_path).plan(example_config(), include_running(tmp_path, both)).warnings == ()
+    assert kc.global_keywords(ADMIN_CONF) == {"enable_script_security"}
+    # carp-pkg's own keepalived has carp-pkg's global_defs: nothing to say
+    assert backend(tmp_path).plan(example_config(), KeepalivedRunning(
+        files=KeepalivedFiles.under(Paths(str(tmp_path))))).warnings == ()
+
+
+# --- what keepalived -t refuses: VIPs per advertisement -------------------------------------------------------------------
+
+def many(family, count):
+    if family == 4:
+        return [vip(f"10.{i // 250}.{i % 250}.1/8") for i in range(count)]
+    return [vip(f"2001:db8:1::{i + 1:x}/64") for i in range(count)]
+
+
+@pytest.mark.parametrize("family, limit, shown", [(4, 255, "the address count is 8 bits"),
+                                                  (6, 89, "(MTU - 62) / 16 addresses")])
+def test_validation_refuses_the_vips_keepalived_cannot_advertise_at_the_first_one_over(family, limit, shown, tmp_path):
+    assert backend().problems(config(*many(family, limit))) == []
+    [problem] = backend().problems(config(*many(family, limit + 1)))
+    assert problem.where == f"config[{limit}].ipaddress"
+    assert f"advertises {limit + 1} IPv{family} VIPs" in problem.message and f"at most {limit}" in problem.message
+    assert shown in problem.message
+    # keepalived -t agrees on both sides of the limit
+    for count, accepted in ((limit, True), (limit + 1, False)):
+        plan = backend(tmp_path).plan(config(*many(family, count)),
+                                      KeepalivedRunning(files=KeepalivedFiles.under(Paths(str(tmp_path)))))
+        if accepted:
+            keepalived_accepts(plan.files[0].content, {"eth1"})
+        else:
+            with pytest.raises(AssertionError, match="exceeds maximum"):
+                keepalived_accepts(plan.files[0].content, {"eth1"})
+
+
+def test_ipv6_vips_moved_with_an_ipv4_one_are_not_advertised_and_not_limited():
+    assert backend().problems(config(vip(), *many(6, 120))) == []
+
+
+def test_the_cli_says_where_the_limit_is_passed(tmp_path):
+    entries = "".join(f"<config><interface>eth1</interface><ipaddress>2001:db8:1::{i + 1:x}</ipaddress>"
+                      "<netmask>64</netmask><vhid>1</vhid><protocol>vrrp</protocol></config>" for i in range(90))
+    path = tmp_path / "config.xml"
+    path.write_text(f"<pfsense><installedpackages><carp>{entries}</carp></installedpackages></pfsense>")
+    result = run_cli(["--config", str(path), "validate", "--backend", "keepalived"])
+    assert result.code == 3 and "config[89].ipaddress: vhid 1 on eth1 advertises 90 IPv6 VIPs" in result.err
+
+
+# --- a symbolic link at carp-pkg.conf ----------------------------------------------------------------------------------------
+
+def test_a_symlink_at_carp_pkg_conf_is_refused_never_read_through_nor_replaced(tmp_path, fake_keepalived):
+    host = Host(tmp_path)
+    host.sync()
+    wanted = open(host.files.conf).read()
+    target = tmp_path / "elsewhere.conf"
+    target.write_text(wanted)  # read through, it would look unchanged
+    os.unlink(host.files.conf)
+    os.symlink(target, host.files.conf)
+    with pytest.raises(EnvironmentProblem, match="is a symbolic link"):
+        host.sync()
+    assert host.runner.mutating_calls == []
+    target.write_text("# something else\n")  # written as before, the link would become a copy
+    with pytest.raises(EnvironmentProblem, match="is a symbolic link"):
+        host.sync()
+    assert os.path.islink(host.files.conf) and target.read_text() == "# something else\n"
+    # status does not read through it; stop still stops carp-pkg's own keepalived and leaves the link alone
+    fake_keepalived(host.files)
+    system = System(RecordingRunner(respond=host.respond), host.paths, use_sysctl_library=False)
+    running = backend(tmp_path).read_running(system, host.paths)
+    assert running.conf_link and running.vhids == () and running.conf_text is None
+    plan = backend(tmp_path).plan(CarpConfig(), running)
+    assert [s.argv for s in plan.steps] == [stop_argv(host.files)] and plan.files == ()
+
+
+# --- numbers in the files carp-pkg reads back: ASCII digits only --------------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["²", "1²", "٣", "１２", "9" * 5000, "-3", "0", "", " ", "12 13", "0x10"])
+def test_a_pid_file_holds_ascii_digits_or_no_pid(text):
+    assert parse_pid(text) is None
+    assert parse_pid("4242\n") == 4242
+
+
+def test_unicode_digits_in_keepalived_files_crash_no_command(tmp_path):
+    host = Host(tmp_path)
+    host.sync()
+    with open(host.files.pid, "w") as handle:
+        handle.write("²\n")
+    with open(host.files.state("eth1", 1), "w") as handle:
+        handle.write("MASTER 1700000000.5 MASTER ²\n")
+    with open(host.files.state("eth0", 2), "w") as handle:
+        handle.write("BACKUP ١٧٠٠ BACKUP 1\n")
+    text = open(host.files.conf).read().replace("priority 200", "priority ²", 1).replace("advert_int 0.1",
+                                                                                            "advert_int inf")
+    text = text.replace("virtual_router_id 2", "virtual_router_id ²")
+    with open(host.files.conf, "w") as handle:
+        handle.write(text)
+    for argv in (["status"], ["status", "--json"], ["check"], ["metrics"], ["sync"]):
+        result = run_cli(["--root", str(tmp_path), "--config", EXAMPLE, *argv, "--backend", "keepalived"],
+                         runner=RecordingRunner(respond=host.respond))
+        assert result.code in (0, 1, 2), (argv, result.code, result.err)
+    [parsed] = [p for p in kc.parse(text) if p.vrid == 1]
+    assert parsed.priority is None and kc.parse_state_record("MASTER 1700000000.5 MASTER ²") == (
+        "MASTER", 1700000000.5, None)
+    assert kc.parse_state_record("MASTER ١٧٠٠ MASTER 1") == ("MASTER", None, 1)
+    assert kc.parse_state_record("MASTER 1700000000.%N MASTER 1") == ("MASTER", 1700000000.0, 1)
+    for bad in ("inf", "nan", "1e3", "٣", "²", "-1", "0"):
+        assert kc.centiseconds(bad) is None
+
+
+# --- peers ----------------------------------------------------------------------------------------------------------------
+
+def test_a_peer_that_is_this_hosts_own_address_is_refused(tmp_path):
+    cfg = config(replace(vip(), peer="192.168.1.2"))  # eth1's own address: keepalived's unicast_src_ip
+    with pytest.raises(EnvironmentProblem, match="is this host's own address on eth1"):
+        backend(tmp_path).plan(cfg, KeepalivedRunning(files=KeepalivedFiles.under(Paths(str(tmp_path)))))
+
+
+def validate_xml(tmp_path, entries):
+    path = tmp_path / "config.xml"
+    path.write_text(open(EXAMPLE).read().split("<installedpackages>")[0]
+                    + f"<installedpackages><carp>{entries}</carp></installedpackages></pfsense>")
+    return run_cli(["--config", str(path), "validate", "--backend", "keepalived"])
+
+
+VRRP_ENTRY = ("<config><interface>{interface}</interface><ipaddress>{address}</ipaddress><vhid>{vhid}</vhid>"
+              "<protocol>vrrp</protocol><advskew>{advskew}</advskew>{extra}</config>")
+
+
+def test_validation_refuses_a_peer_that_is_this_host_or_a_vip(tmp_path):
+    own = validate_xml(tmp_path, VRRP_ENTRY.format(interface="wan", address="203.0.113.1", vhid=2, advskew=0,
+                                                   extra="<peer>203.0.113.2</peer>"))
+    assert own.code == 3 and "config[0].peer: 203.0.113.2 is this host's own address (<wan>)" in own.err
+    a_vip = validate_xml(tmp_path, VRRP_ENTRY.format(interface="wan", address="203.0.113.1", vhid=2, advskew=0,
+                                                     extra="<peer>203.0.113.5</peer>")
+                         + VRRP_ENTRY.format(interface="wan", address="203.0.113.5", vhid=3, advskew=0, extra=""))
+    assert a_vip.code == 3 and "config[0].peer: 203.0.113.5 is a virtual IP of this config" in a_vip.err
+    fine = validate_xml(tmp_path, VRRP_ENTRY.format(interface="wan", address="203.0.113.1", vhid=2, advskew=0,
+                                                    extra="<peer>203.0.113.3</peer>"))
+    assert fine.code == 0, fine.err
+
+
+def test_entries_of_one_vrrp_vhid_need_not_agree_on_advskew(tmp_path):
+    two = (VRRP_ENTRY.format(interface="lan", address="192.168.1.1", vhid=1, advskew=0, extra="")
+           + VRRP_ENTRY.format(interface="lan", address="2001:db8:1::1", vhid=1, advskew=100, extra=""))
+    result = validate_xml(tmp_path, two)
+    assert result.code == 0, result.err
+    assert "advskew must match" not in result.err and "has no effect" in result.err  # only the usual warning
+    carp = two.replace("<protocol>vrrp</protocol>", "")
+    assert "advskew must match (100 vs 0)" in validate_xml(tmp_path, carp).err

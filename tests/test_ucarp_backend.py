@@ -2,6 +2,7 @@
 
 import ipaddress
 import json
+import os
 import subprocess
 import sys
 import time
@@ -12,9 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carp_pkg.backends.ucarp import (
-    START_LABEL, STOP_LABEL, STOPPED, InstanceFiles, ObservedInstance, Ucarp, UcarpRunning, UcarpVhid, assemble,
-    down_script, failover_bound, instance_dir, master_down_bound, parse_ip_addr_json, process_alive, record_text,
-    scripts_digest, source_address, start_step, stop_argv, ucarp_argv, up_script,
+    START_LABEL, STOP_LABEL, STOPPED, InstanceFiles, ObservedInstance, Ucarp, UcarpRunning, UcarpVhid, _int_option,
+    assemble, down_script, failover_bound, instance_dir, master_down_bound, parse_instance_name, parse_ip_addr_json,
+    parse_pid, parse_state_file, process_alive, record_text, scripts_digest, source_address, start_step, stop_argv,
+    ucarp_argv, up_script,
 )
 from carp_pkg.errors import EnvironmentProblem
 from carp_pkg.fingerprint import password_digest
@@ -445,3 +447,29 @@ def _status(pid):
             return handle.read()
     except FileNotFoundError:
         return None
+
+
+# --- numbers in the files ucarp's state dir holds: ASCII digits only ----------------------------------------------
+
+@pytest.mark.parametrize("word", ["²", "1²", "٣", "１２", "9" * 5000])
+def test_unicode_digits_are_no_numbers_in_ucarps_files(word):
+    assert parse_pid(word) is None
+    assert parse_instance_name(f"eth0-vhid{word}.json") is None
+    assert parse_state_file(f"MASTER {word}.5x") == ("MASTER", None)
+    assert _int_option(["ucarp", "-k", word], "-k") == 0
+    assert parse_pid("4242\n") == 4242 and parse_instance_name("eth0-vhid7.json") == ("eth0", 7)
+
+
+def test_a_unicode_digit_in_a_ucarp_pid_or_state_file_crashes_no_status(tmp_path):
+    from carp_pkg.paths import Paths
+    from carp_pkg.system import RecordingRunner, Result, System
+    paths = Paths(str(tmp_path))
+    files = InstanceFiles(instance_dir(paths.state_dir), "eth0", 1)
+    os.makedirs(files.directory)
+    for path, text in ((files.record, record_text(ARGV)), (files.pid, "²\n"), (files.state, "MASTER ²\n"),
+                       (os.path.join(files.directory, "eth0-vhid².json"), record_text(ARGV))):
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    system = System(RecordingRunner(respond=lambda argv: Result(0, IP_JSON, "")), paths, use_sysctl_library=False)
+    (vhid,) = Ucarp().read_running(system, paths).vhids
+    assert (vhid.vhid, vhid.pid, vhid.state) == (1, None, STOPPED)

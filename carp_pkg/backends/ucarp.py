@@ -37,6 +37,7 @@ import ipaddress
 import json
 import os
 import posixpath
+import re
 import shlex
 import time
 from dataclasses import dataclass
@@ -170,13 +171,18 @@ def instance_dir(state_dir: str) -> str:
     return posixpath.join(state_dir, SUBDIR)
 
 
+def ascii_number(text: str, digits: int) -> bool:
+    """ASCII digits only, at most `digits` of them: str.isdigit() takes "²", which int() and float() refuse."""
+    return re.fullmatch(f"[0-9]{{1,{digits}}}", text) is not None
+
+
 def parse_instance_name(name: str) -> Optional[Tuple[str, int]]:
     """`eth0-vhid7.json` → ("eth0", 7)."""
     if not name.endswith(".json"):
         return None
     stem = name[: -len(".json")]
     interface, sep, number = stem.rpartition("-vhid")
-    if not sep or not valid_device_name(interface) or not number.isdigit() or not 1 <= int(number) <= 255:
+    if not sep or not valid_device_name(interface) or not ascii_number(number, 3) or not 1 <= int(number) <= 255:
         return None
     return interface, int(number)
 
@@ -321,7 +327,7 @@ def parse_record(text: Optional[str]) -> Tuple[str, ...]:
 
 def parse_pid(text: Optional[str]) -> Optional[int]:
     word = (text or "").strip()
-    return int(word) if word.isdigit() and int(word) > 0 else None
+    return int(word) if ascii_number(word, 12) and int(word) > 0 else None
 
 
 def parse_cmdline(text: Optional[str]) -> Tuple[str, ...]:
@@ -350,7 +356,7 @@ def parse_state_file(text: Optional[str]) -> Tuple[Optional[str], Optional[float
             since = float(words[1])
         except ValueError:
             digits = words[1].split(".")[0]
-            since = float(digits) if digits.isdigit() else None
+            since = float(digits) if ascii_number(digits, 12) else None
     return words[0], since
 
 
@@ -371,7 +377,7 @@ def argv_address(argv: Sequence[str]) -> Optional[IPInterface]:
 
 def _int_option(argv: Sequence[str], flag: str) -> int:
     value = argv_option(argv, flag) or ""
-    return int(value) if value.isdigit() else 0
+    return int(value) if ascii_number(value, 12) else 0
 
 
 def running_vhid(seen: ObservedInstance, addresses: Iterable[Tuple[str, IPInterface]],

@@ -20,24 +20,45 @@ events first: there the package's CARP plugin hook has to call it), the ucarp up
 on Linux, keepalived's notify script can run it. It
   1. normalises its arguments into one record {time, backend, interface, vhid, state, previous, vips}
      (previous: the state recorded before for that vhid);
-  2. appends it to /var/db/carp-pkg/events.jsonl (mode 0640, rotated at 1 MiB keeping 3 old files);
+  2. appends it to /var/db/carp-pkg/events.jsonl (mode 0640, rotated at 1 MiB keeping 3 old files)
+     and updates transitions.json (previous state, counters), both under the log's lock, waiting up
+     to 30 s for it; an event that cannot get it is logged anyway with previous unknown (null) and a
+     warning line, and transitions.json is left alone (exit 4);
   3. sends one line to syslog (facility daemon, tag carp-pkg) when a syslog socket exists;
   4. starts the hooks in /etc/carp-pkg/hooks.d (Linux) or /usr/local/etc/carp-pkg/hooks.d (FreeBSD)
      detached, in name order, each with a timeout (30 s, or `hook_timeout = SECONDS` in events.conf
      beside hooks.d), and returns at once: their output and exit status are logged when they end.
-All paths are under --root.
+All paths are under --root. The state directory must be a real directory of root's; one found open
+to others is made 0700 with a warning. A log, lock or state file that is a symlink, a hard link, a
+FIFO or a device, or belongs to another user, is refused, never written through.
+
+It prints "recorded ..." only when the line is in events.jsonl ("NOT recorded ..." otherwise). Exit
+codes: 0 recorded; 3 refused arguments; 4 the log's lock not obtained in time (the line is there,
+previous unknown); 6 a file could not be written (a full or read-only disk, an unsafe file): the
+message names the file and says whether the event itself is in events.jsonl. The hooks start in
+every case but refused arguments.
 
 Arguments are KEY=VALUE words:
   devd:           subsystem=VHID@INTERFACE type=MASTER|BACKUP|INIT  (VIPs read from `ifconfig INTERFACE`)
   everyone else:  interface=IF vhid=1-255 state=MASTER|BACKUP|INIT [vip=ADDRESS ...]
-Anything else (an unknown key, a vhid outside 1-255, a name that is not a device name, another state)
-is refused: logged as refused, exit 3, nothing run.
+Anything else (an unknown key, a vhid outside 1-255 or with a leading zero, a name that is not a
+device name, another state, an address with a scope or a prefix length its family cannot have) is
+refused: logged as refused, exit 3, nothing run. A valid prefix length (vip=192.0.2.1/24) is dropped;
+an IPv4-mapped IPv6 address (vip=::ffff:192.0.2.1) is recorded as the IPv4 address (192.0.2.1).
 
 Hooks get the arguments STATE INTERFACE VHID and exactly these variables: CARP_STATE,
 CARP_PREVIOUS_STATE, CARP_VHID, CARP_INTERFACE, CARP_VIPS (space-separated addresses), CARP_BACKEND,
 CARP_TIME (and PATH). A hook runs only if it is an executable regular file owned by root and not
 writable by group or others, in a hooks.d that is not a symbolic link and not writable by group or
-others; anything else is refused and the refusal logged.
+others; anything else is refused and the refusal logged. A hook still running at its timeout gets
+SIGTERM on its process group and, 2 s later, SIGKILL on the whole group, whether or not the hook
+itself has exited; a process it starts in a session of its own (setsid) has left the group and
+escapes the timeout.
+
+The hooks of one vhid never overlap and run in the order its events were recorded. When the vhid
+changes state again while its hooks run, the events waiting behind them collapse into the newest:
+its hooks run next, each older one is logged as skipped ("superseded by a newer transition"), so
+the last hooks to run are always those of the vhid's final state.
 
 `python3 -m carp_pkg.events [--root DIR] event ...` is this same command without loading every other
 command first; devd and the ucarp scripts start it that way too, by the absolute path of this Python
@@ -143,10 +164,7 @@ def record_event(log: EventLog, transition, now: float) -> Outcome:
         outcome.problems.append(exc)
         return outcome
     if loose is not None:
-        warning = (f"the state directory {log.state_dir} was mode {loose:04o}, open to others; made it 0700. "
-                   "Files in it may have been planted or changed: check it")
-        outcome.warnings.append(warning)
-        _write_quietly(log, {"kind": "warning", "time": format_time(now), "reason": warning})
+        outcome.warnings.append(_loose_warning(log, loose, now))
     size = None
     try:
         with log.lock(EVENT_LOCK_WAIT_S) as held:
@@ -224,11 +242,21 @@ def _start_hooks(log: EventLog, root: str, record, now: float, timeout, start_ho
     return len(found.hooks)
 
 
+def _loose_warning(log: EventLog, mode: int, now: float) -> str:
+    """Log (and return, for stderr and syslog) that the state directory was found open to others."""
+    warning = (f"the state directory {log.state_dir} was mode {mode:04o}, open to others; made it 0700. "
+               "Files in it may have been planted or changed: check it")
+    _write_quietly(log, {"kind": "warning", "time": format_time(now), "reason": warning})
+    return warning
+
+
 def _record_refusal(log: EventLog, root: str, now: float, args, reason: str) -> None:
     try:
-        log.prepare()
+        loose = log.prepare()
     except CarpError:
         return
+    if loose is not None:
+        syslog.send(root, _loose_warning(log, loose, now), severity=syslog.WARNING, now=now)
     _write_quietly(log, refused_record(now, args.source, args.words, reason))
     syslog.send(root, f"{reason} (source {shown(args.source)})", severity=syslog.WARNING, now=now)
 

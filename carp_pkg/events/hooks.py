@@ -36,7 +36,6 @@ its hooks without that check.) The hooks of one event, once started, all run.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import select
 import signal
@@ -47,7 +46,7 @@ import time
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from ..errors import CarpError
-from ..fs import ensure_private_directory, inside, open_for_writing
+from ..fs import check_private_directory, ensure_private_directory, inside, open_for_writing
 from . import transitions
 from .log import EventLog, flock_within
 from .record import format_time, shown
@@ -255,6 +254,7 @@ def run_one(path: str, record: Dict[str, object], timeout_s: float, event_time: 
     os.set_blocking(fd, False)
     deadline = started + timeout_s
     open_output = True
+
     def take(chunk: bytes) -> None:
         nonlocal dropped
         keep = max(0, OUTPUT_KEEP - len(output))
@@ -343,6 +343,7 @@ def _read(fd: int) -> Optional[bytes]:
 
 def vhid_lock(state_dir: str, interface: str, vhid: int) -> Tuple[int, Optional[int]]:
     """(the vhid's lock file, opened; the mode hook-locks had when it had to be tightened, else None)."""
+    check_private_directory(state_dir)  # `event` made it private: a link or an open one now is refused
     directory = os.path.join(state_dir, LOCKS_SUBDIR)
     loose = ensure_private_directory(directory)  # a real directory of ours, 0700: no symlink followed
     return open_for_writing(inside(directory, f"{interface}-vhid{int(vhid)}.lock"), 0o600, append=True), loose

@@ -14,11 +14,13 @@ import subprocess
 
 import pytest
 
+from carp_pkg.backends.keepalived import KeepalivedFiles
 from carp_pkg.lab import Lab
-from carp_pkg.lab.lab import list_namespaces
+from carp_pkg.lab.lab import NetnsRunner, list_namespaces
 from carp_pkg.lab.raw import bench
 from carp_pkg.lab.scenarios import failover, settle, unicast_scenario
 from carp_pkg.model import vrrp_master_down
+from carp_pkg.paths import Paths
 from carp_pkg.system import RealRunner
 
 pytestmark = pytest.mark.integration
@@ -135,3 +137,26 @@ def test_carp_pkg_fails_over_like_keepalived_started_by_hand(make_lab, record_fi
     assert result.raw.missed == result.carp_pkg.missed == 0
     assert result.carp_pkg.median <= allowed(result.bound_s)
     assert max(result.carp_pkg.seconds) <= allowed(result.bound_s)
+
+
+def test_after_carp_pkg_stop_the_rc_script_brings_keepalived_back_and_a_second_start_reloads_it(make_lab):
+    """The rc script is config.xml's boot plan: after `carp-pkg stop` (carp-pkg.conf emptied, the notify scripts
+    removed) its start writes them again and starts keepalived on them; run again while that keepalived runs, it
+    reloads it (SIGHUP) instead of starting a second one over the first one's pid files."""
+    lab = make_lab()
+    assert settle(lab) == "a"
+    paths = Paths(root=lab.layout.root("a"))
+    rc_script = paths.rc_script
+    synced = open(KeepalivedFiles.under(paths).conf).read()
+    stopped = lab.carp("a", "stop", "--backend", "keepalived", check=False)
+    assert stopped.returncode == 0, stopped.stderr
+    assert settle(lab) == "b" and lab.keepalived_pids("a") == []
+    runner = NetnsRunner(lab.layout.namespace("a"))
+    started = runner.run(("/bin/sh", rc_script, "start"), check=False)
+    assert started.returncode == 0, started.stderr
+    assert open(KeepalivedFiles.under(paths).conf).read() == synced
+    pids = lab.keepalived_pids("a")
+    assert pids and settle(lab) == "a"  # priority 200 and preempt: a is master again
+    again = runner.run(("/bin/sh", rc_script, "start"), check=False)
+    assert again.returncode == 0 and "reloaded it (SIGHUP)" in again.stdout, again.stderr
+    assert lab.keepalived_pids("a") == pids and settle(lab) == "a" and lab.holders() == ["a"]
