@@ -23,6 +23,8 @@ from carp_pkg.model import vrrp_master_down
 from carp_pkg.paths import Paths
 from carp_pkg.system import RealRunner
 
+from tests.helpers import wait_until
+
 pytestmark = pytest.mark.integration
 
 _COUNTER = itertools.count(1)
@@ -150,7 +152,9 @@ def test_after_carp_pkg_stop_the_rc_script_brings_keepalived_back_and_a_second_s
     synced = open(KeepalivedFiles.under(paths).conf).read()
     stopped = lab.carp("a", "stop", "--backend", "keepalived", check=False)
     assert stopped.returncode == 0, stopped.stderr
-    assert settle(lab) == "b" and lab.keepalived_pids("a") == []
+    wait_until(lambda: lab.states() == {"a": "-", "b": "MASTER"} and lab.holders() == ["b"], 10,
+               "b takes over: a runs no keepalived and its file names no vhid")
+    assert lab.keepalived_pids("a") == []
     runner = NetnsRunner(lab.layout.namespace("a"))
     started = runner.run(("/bin/sh", rc_script, "start"), check=False)
     assert started.returncode == 0, started.stderr
