@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from ..errors import ConfigError
 from ..fingerprint import password_digest, password_to_set
@@ -212,6 +212,18 @@ def removed_vhid_steps(running: RunningVhid) -> List[Step]:
             for address in running.addresses]
 
 
+
+def release_gate(config: CarpConfig, groups, capable: Optional[bool], needs: str,
+                 refusal: Callable[[VhidGroup], str], older_refuses: str) -> List[str]:
+    """A feature that needs a newer FreeBSD: nothing when the host has it or nobody asks for it; refused
+    (located per vhid) when the host is known to be older; a plan warning when its release is unknown."""
+    if not groups or capable is True:
+        return []
+    if capable is False:
+        raise ConfigError(f"{needs}; this host runs an older release",
+                          tuple(f"{config.where(g.interface, g.vhid)}.{refusal(g)}" for g in groups))
+    return [f"{needs}: the target's release is not known here, and {older_refuses}"]
+
 class FreeBSD(Backend):
     name = "freebsd"
     summary = "FreeBSD 10 and later (pfSense 2.2+): vhids on the parent interface"
@@ -263,29 +275,20 @@ class FreeBSD(Backend):
     @staticmethod
     def unicast_warnings(config: CarpConfig, running: RunningState) -> List[str]:
         """Refuse unicast peers where ifconfig shows a release before 14; say so where the release is unknown."""
-        unicast = [g for g in config.groups() if g.unicast]
-        # the boot plan of an observed host knows its release through the host facts
         capable = running.unicast_capable if running.unicast_capable is not None else running.host.unicast_capable
-        if not unicast or capable is True:
-            return []
-        if capable is False:
-            raise ConfigError(f"{PEERS_NEED_14}; this host runs an older release", tuple(
-                f"{config.where(g.interface, g.vhid)}.{'peer' if g.peer else 'peer6'}: vhid {g.vhid} on {g.interface} "
-                "asks for a unicast peer; remove peer/peer6 to use multicast" for g in unicast))
-        return [f"{PEERS_NEED_14}: the target's release is not known here, and an older ifconfig refuses `peer`"]
+        return release_gate(config, [g for g in config.groups() if g.unicast], capable, PEERS_NEED_14,
+                            lambda g: f"{'peer' if g.peer else 'peer6'}: vhid {g.vhid} on {g.interface} asks for a "
+                                      "unicast peer; remove peer/peer6 to use multicast",
+                            "an older ifconfig refuses `peer`")
 
     @staticmethod
     def vrrp_warnings(config: CarpConfig, running: RunningState) -> List[str]:
         """Refuse protocol vrrp where the host shows a release before 15; say so where the release is unknown."""
-        vrrp = [g for g in config.groups() if g.vrrp]
         capable = running.vrrp_capable if running.vrrp_capable is not None else running.host.vrrp_capable
-        if not vrrp or capable is True:
-            return []
-        if capable is False:
-            raise ConfigError(f"{VRRP_NEEDS_15}; this host runs an older release", tuple(
-                f"{config.where(g.interface, g.vhid)}.protocol: vhid {g.vhid} on {g.interface} is VRRPv3; use "
-                "protocol carp on this host (or upgrade it to FreeBSD 15)" for g in vrrp))
-        return [f"{VRRP_NEEDS_15}: the target's release is not known here, and an older ifconfig refuses `carpver`"]
+        return release_gate(config, [g for g in config.groups() if g.vrrp], capable, VRRP_NEEDS_15,
+                            lambda g: f"protocol: vhid {g.vhid} on {g.interface} is VRRPv3; use protocol carp on "
+                                      "this host (or upgrade it to FreeBSD 15)",
+                            "an older ifconfig refuses `carpver`")
 
     def problems(self, config: CarpConfig) -> List[Problem]:
         """A VRRPv3 vhid has no unicast peer on FreeBSD: for a carpver 3 vhid ip_carp.c carp_ioctl_set() sets only the
