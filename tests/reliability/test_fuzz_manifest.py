@@ -18,8 +18,10 @@ from hypothesis import strategies as st
 
 from carp_pkg.backends import get_backend
 from carp_pkg.errors import CarpError
-from carp_pkg.hooks import (MANIFEST_KEYS, MANIFEST_TARGET, MAX_REFUSALS_LISTED, OWN_DIRECTORIES, OWN_FILES, SHA256_HEX,
-                            SYSCTL_NAME, SYSTEM_DIRECTORIES, Installer, parse_manifest)
+from carp_pkg.hooks import Installer
+from carp_pkg.package.manifest import parse_manifest
+from carp_pkg.package.targets import (MANIFEST_KEYS, MANIFEST_TARGET, MAX_REFUSALS_LISTED, OWN_DIRECTORIES, OWN_FILES,
+                                      SHA256_HEX, SYSCTL_NAME, SYSTEM_DIRECTORIES)
 from carp_pkg.paths import STATE_DIR, Paths
 from carp_pkg.system import DryRunRunner, RecordingRunner, System
 
