@@ -107,19 +107,23 @@ def original_resync(count: int) -> dict:
     return {"cmds": commands, "sleep_s": float(count)}
 
 
-# VmHWM, not ru_maxrss: after fork+exec Linux keeps the parent's high-water mark in ru_maxrss.
-PEAK_RSS_PROBE = """
-import resource, sys, time
-sys.path.insert(0, sys.argv[2])
-from carp_pkg.configxml import read_config_xml
-from carp_pkg.validate import build_config
+# VmHWM, not ru_maxrss: after fork+exec Linux keeps the parent's high-water mark in ru_maxrss. Both probes
+# below run this in their fresh interpreter.
+PEAK_KB_SOURCE = """
 def peak_kb():
     try:
         with open("/proc/self/status") as status:
             return int(next(l for l in status if l.startswith("VmHWM:")).split()[1])
     except OSError:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-baseline = peak_kb()
+"""
+
+PEAK_RSS_PROBE = """
+import resource, sys, time
+sys.path.insert(0, sys.argv[2])
+from carp_pkg.configxml import read_config_xml
+from carp_pkg.validate import build_config
+""" + PEAK_KB_SOURCE + """baseline = peak_kb()
 if sys.argv[1] != "-":
     started = time.perf_counter()
     config = build_config(read_config_xml(sys.argv[1]))
@@ -250,13 +254,7 @@ sys.path.insert(0, sys.argv[3])
 from lxml import etree
 from carp_pkg.configxml import hardened_parser, parse_config_bytes
 from carp_pkg.validate import build_config
-def peak_kb():
-    try:
-        with open("/proc/self/status") as status:
-            return int(next(l for l in status if l.startswith("VmHWM:")).split()[1])
-    except OSError:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-variant, path, repeats = sys.argv[1], sys.argv[2], int(sys.argv[4])
+""" + PEAK_KB_SOURCE + """variant, path, repeats = sys.argv[1], sys.argv[2], int(sys.argv[4])
 baseline = peak_kb()
 with open(path, "rb") as handle:
     data = handle.read()

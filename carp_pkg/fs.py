@@ -206,19 +206,3 @@ def open_for_writing(path: str, mode: int, append: bool = False) -> int:
         os.close(fd)
         raise
     return fd
-
-
-def refuse_symlink(path: str) -> None:
-    if os.path.islink(path):
-        raise EnvironmentProblem(f"{path} is a symbolic link; refusing to use it (remove the link)")
-
-
-def owned_regular_file(path: str) -> Optional[os.stat_result]:
-    """lstat of a file carp-pkg may trust: a regular file owned by us, not a link; None when missing."""
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        return None
-    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
-        return None
-    return info

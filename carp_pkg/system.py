@@ -14,7 +14,7 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 from .errors import CommandError, EnvironmentProblem, InputError, LockError
 from .fs import (MAX_SMALL_INPUT_BYTES, PUBLIC_DIR_MODE, ensure_directory, ensure_private_directory,
-                 open_for_writing, read_bounded)
+                 read_bounded)
 from .paths import NANOBSD_MOUNT, SYSTEM_PATH, Paths
 
 LOCK_FILE_MODE = 0o644
@@ -262,13 +262,6 @@ class System:
             if stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid() and self.remove_file(candidate):
                 removed.append(candidate)
         return tuple(removed)
-
-    def write_owned(self, path: str, content: str, mode: int, append: bool = False) -> None:
-        """Write (or append to) a file in place without following a symlink, with exactly `mode`."""
-        self.ensure_directory(os.path.dirname(path) or ".")
-        fd = open_for_writing(path, mode, append=append)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
 
     def write_atomic(self, path: str, content: str, mode: int, owner: Optional[Tuple[int, int]] = None) -> None:
         """Write a sibling temp file with its final mode, fsync, rename: readers see old or new, never a mix.

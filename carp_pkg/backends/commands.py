@@ -56,7 +56,6 @@ def carp_params(target: str, vhid: int, advskew: int, advbase: int, password: Op
     return tuple(argv + peer_words(peer, peer6, mcast)), secret
 
 
-CARPVER_CARP = 2  # sys/netinet/ip_carp.h CARP_VERSION_CARP
 CARPVER_VRRP = 3  # CARP_VERSION_VRRPv3
 
 
@@ -176,10 +175,6 @@ def preempt_decision(config: CarpConfig, running: RunningState) -> Tuple[List[St
     else:
         why = "no VIP asks for preemption"
     return sysctl_step(PREEMPT, wanted, running.sysctls.preempt, why), warnings
-
-
-def preempt_steps(config: CarpConfig, running: RunningState) -> List[Step]:
-    return preempt_decision(config, running)[0]
 
 
 def pfsync_argv(syncdev: str, syncpeer: Optional[str], defer: Optional[bool],

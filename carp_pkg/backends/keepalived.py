@@ -238,10 +238,6 @@ class KeepalivedRunning(RunningState):
     conf_link: bool = False  # carp-pkg.conf is a symbolic link: never read through, never replaced
 
     @property
-    def keepalived_running(self) -> bool:
-        return self.daemon_pid is not None or bool(self.service_active)
-
-    @property
     def included(self) -> bool:
         """keepalived.service reads carp-pkg.conf through an include of the admin's file (not on it alone, and
         not carp-pkg's own keepalived): the file then has no global_defs."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
 
 from ..running import CarpSysctls
 
@@ -19,12 +18,6 @@ def read_carp_sysctls(system, legacy: bool) -> CarpSysctls:
 
 UNICAST_OSRELDATE = 1400000  # FreeBSD 14.0: `ifconfig ... peer`/`peer6` (sbin/ifconfig/carp.c)
 VRRP_OSRELDATE = 1500000  # FreeBSD 15.0: `ifconfig ... carpver 3 vrrpprio P vrrpinterval I` (sbin/ifconfig/carp.c)
-
-
-def read_unicast_capable(system) -> Optional[bool]:
-    """Whether this FreeBSD's ifconfig takes `peer` (kern.osreldate >= 1400000); None when unknown."""
-    release = system.sysctl_read("kern.osreldate")
-    return None if release is None else release >= UNICAST_OSRELDATE
 
 
 def read_release_support(system):

@@ -10,7 +10,7 @@ from typing import FrozenSet, Optional, Tuple
 
 from ..backends.keepalived_conf import CONF as KEEPALIVED_CONF
 from ..errors import EnvironmentProblem
-from ..fs import PRIVATE_DIR_MODE, PUBLIC_DIR_MODE
+from ..fs import PUBLIC_DIR_MODE
 from ..events import devd
 from ..paths import CONFIG_LOCK, RC_SCRIPT, STATE_DIR
 
@@ -19,7 +19,6 @@ FILE_MODE = 0o644
 EXECUTABLE_MODE = 0o755
 LOCK_FILE_MODE = 0o644
 DIRECTORY_MODE = PUBLIC_DIR_MODE
-STATE_DIR_MODE = PRIVATE_DIR_MODE  # it keeps the applied record's salt and ucarp passwords: root only
 # (file in pkgxml/, where pfSense expects it)
 PACKAGE_FILES: Tuple[Tuple[str, str], ...] = (
     ("carp.xml", "/usr/local/pkg/carp.xml"),

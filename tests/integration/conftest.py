@@ -64,6 +64,11 @@ def make_lab(lab_ready, tmp_path):
         return lab
 
     yield make
+    tear_down_all(labs)
+
+
+def tear_down_all(labs) -> None:
+    """Every lab a test made is removed, and no namespace of it is left behind."""
     for lab in labs:
         problems = lab.teardown()
         left = [ns for ns in list_namespaces(RealRunner()) if ns.startswith(lab.layout.prefix + "-")]

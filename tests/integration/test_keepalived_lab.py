@@ -16,14 +16,14 @@ import pytest
 
 from carp_pkg.backends.keepalived import KeepalivedFiles
 from carp_pkg.lab import Lab
-from carp_pkg.lab.lab import NetnsRunner, list_namespaces
+from carp_pkg.lab.lab import NetnsRunner
 from carp_pkg.lab.raw import bench
 from carp_pkg.lab.scenarios import failover, settle, unicast_scenario
 from carp_pkg.model import vrrp_master_down
 from carp_pkg.paths import Paths
-from carp_pkg.system import RealRunner
 
 from tests.helpers import wait_until
+from tests.integration.conftest import tear_down_all
 
 pytestmark = pytest.mark.integration
 
@@ -68,10 +68,7 @@ def make_lab(keepalived_lab_ready, tmp_path):
         return lab
 
     yield make
-    for lab in labs:
-        problems = lab.teardown()
-        left = [ns for ns in list_namespaces(RealRunner()) if ns.startswith(lab.layout.prefix + "-")]
-        assert not problems and not left, f"lab not cleaned up: {problems} {left}"
+    tear_down_all(labs)
 
 
 def events(lab, host):
