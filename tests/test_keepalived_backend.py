@@ -835,7 +835,7 @@ vrrp_instance admin_v2 {
 }
 include /etc/keepalived/carp-pkg.conf
 """
-GLOBAL_WORDS = ("global_defs", "vrrp_version", "script_user", "enable_script_security", "vrrp_rt_priority")
+GLOBAL_WORDS = ("global_defs", "vrrp_version", "script_user", "enable_script_security", "vrrp_priority")
 
 
 def systemd_host(tmp_path, main=ADMIN_CONF, defaults=None, active=True):
@@ -918,11 +918,11 @@ def include_running(tmp_path, globals_found):
 
 def test_an_include_says_which_lines_the_admins_global_defs_want(tmp_path):
     warnings = backend(tmp_path).plan(example_config(), include_running(tmp_path, frozenset())).warnings
-    assert any("add `vrrp_rt_priority 40` to the global_defs of /etc/keepalived/keepalived.conf" in w
+    assert any("add `vrrp_priority -20` to the global_defs of /etc/keepalived/keepalived.conf" in w
                for w in warnings)
     assert any("no `enable_script_security` in global_defs" in w and "exits 6, which carp-pkg accepts" in w
                for w in warnings)
-    both = frozenset({"vrrp_rt_priority", "enable_script_security"})
+    both = frozenset({"vrrp_priority", "enable_script_security"})
     assert backend(tmp_path).plan(example_config(), include_running(tmp_path, both)).warnings == ()
     assert kc.global_keywords(ADMIN_CONF) == {"enable_script_security"}
     # carp-pkg's own keepalived has carp-pkg's global_defs: nothing to say

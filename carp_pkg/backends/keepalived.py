@@ -524,11 +524,11 @@ class Keepalived(Backend):
         if running is not None and running.included and config.groups():
             shown = running.service_conf or kc.MAIN_CONF
             fast = [g for g in config.groups() if g.vrrpinterval < kc.SUBSECOND]
-            if fast and "vrrp_rt_priority" not in running.service_globals:
+            if fast and not running.service_globals & {"vrrp_priority", "vrrp_rt_priority"}:
                 warnings.append(f"{label(fast[0].interface, fast[0].vhid)} advertises every "
-                                f"{kc.advert_int(fast[0].vrrpinterval)} s: add `vrrp_rt_priority {kc.RT_PRIORITY}` to "
+                                f"{kc.advert_int(fast[0].vrrpinterval)} s: add `vrrp_priority {kc.NICE}` to "
                                 f"the global_defs of {shown} (carp-pkg's file is included there and sets no "
-                                "global_defs; without real-time scheduling a busy host can miss adverts and hand the "
+                                "global_defs; at the default scheduling a busy host can miss adverts and hand the "
                                 "VIPs over for nothing)")
             if "enable_script_security" not in running.service_globals:
                 warnings.append(f"{shown} has no `enable_script_security` in global_defs: keepalived runs carp-pkg's "

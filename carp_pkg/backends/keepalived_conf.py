@@ -22,7 +22,7 @@ no `global_defs` at all, since those settings would change the admin's own insta
 `vrrp_version 3` as every instance's default: a VRRPv2 instance with authentication silently becomes VRRPv3 and
 drops its authentication). Every instance says `version 3` itself and `notify PATH root` (the user its notify script
 runs as, whatever the admin's `script_user`), so nothing carp-pkg needs depends on the admin's global_defs;
-`vrrp_rt_priority` cannot be set per instance: sync says when the admin's global_defs want it.
+`vrrp_priority` (nice) cannot be set per instance: sync says when the admin's global_defs want it.
 """
 
 from __future__ import annotations
@@ -67,20 +67,24 @@ HEADER = """\
 INCLUDED_NOTE = """\
 # keepalived.service reads this file through an include: no global_defs here (they would change
 # every instance of keepalived.conf). Each instance says `version 3` and runs its notify script
-# as root. Sub-second intervals want `vrrp_rt_priority {rt}` in keepalived.conf's global_defs.
+# as root. Sub-second intervals want `vrrp_priority {nice}` in keepalived.conf's global_defs.
 """
 # A VRRP process that misses its adverts by more than the master-down margin hands the VIP over for nothing:
 # measured here at 20 ms adverts on a busy 2-core host, keepalived at the default scheduling skipped 100-200 ms
-# now and then and the peer took over. With sub-second intervals the VRRP process runs SCHED_RR (below the
-# kernel's interrupt threads at 50).
-RT_PRIORITY = 40
+# now and then and the peer took over. With sub-second intervals the VRRP process runs at nice -20. Not real-time
+# (vrrp_rt_priority): keepalived then caps its CPU between blocking calls with RLIMIT_RTTIME, a reload must raise
+# that limit again, and where the process lacks CAP_SYS_RESOURCE (Docker's default) it cannot: measured here,
+# keepalived 2.2.7 logged "cannot set realtime rlimit", the kernel killed the VRRP process during the reload and
+# keepalived respawned it twice, so two VRRP processes advertised one instance at two priorities and the VIP
+# flapped (lost echo probes at a planned handover).
+NICE = -20
 SUBSECOND = 100  # centiseconds
 
 
 def global_defs(instances: Sequence["Instance"], scripts: bool = True) -> str:
     lines = ["global_defs {", f"{INDENT}vrrp_version 3"]
     if any(i.interval < SUBSECOND for i in instances):
-        lines.append(f"{INDENT}vrrp_rt_priority {RT_PRIORITY}")
+        lines.append(f"{INDENT}vrrp_priority {NICE}")
     if scripts:
         lines += [f"{INDENT}script_user root", f"{INDENT}enable_script_security"]
     return "\n".join(lines + ["}"]) + "\n"
@@ -228,7 +232,7 @@ def render(instances: Sequence[Instance]) -> str:
 
 def render_included(instances: Sequence[Instance]) -> str:
     """The file as keepalived.service reads it, through an `include` of keepalived.conf: no global_defs."""
-    parts = [HEADER.format(conf=CONF) + INCLUDED_NOTE.format(rt=RT_PRIORITY)]
+    parts = [HEADER.format(conf=CONF) + INCLUDED_NOTE.format(nice=NICE)]
     parts += [render_instance(instance) for instance in instances] or [EMPTY_NOTE]
     return "\n".join(parts)
 

@@ -17,6 +17,7 @@ import pytest
 from carp_pkg.backends.keepalived import KeepalivedFiles
 from carp_pkg.lab import Lab
 from carp_pkg.lab.lab import NetnsRunner
+from carp_pkg.lab.ping import Pinger
 from carp_pkg.lab.raw import bench
 from carp_pkg.lab.scenarios import failover, settle, unicast_scenario
 from carp_pkg.model import vrrp_master_down
@@ -112,6 +113,41 @@ def test_maintenance_hands_over_with_zero_lost_probes_and_stays(make_lab, record
     assert handover.lost == 0, handover.note
     assert watch.new_master == "b" and "vrrpprio 1" in watch.note, watch.note
     assert back.new_master == "a"
+
+
+def keepalived_processes(lab, host):
+    """Every live keepalived reading this host's carp-pkg.conf, from /proc (not from the pid files)."""
+    conf = KeepalivedFiles.under(Paths(root=lab.layout.root(host))).conf
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if argv and argv[0].endswith(b"keepalived") and conf.encode() in argv:
+            found.append(int(entry))
+    return found
+
+
+def test_priority_changes_reload_one_vrrp_process_and_lose_no_probe(make_lab):
+    """Each maintenance on/off rewrites the priority and reloads keepalived. Under real-time scheduling without
+    CAP_SYS_RESOURCE, keepalived 2.2.7's VRRP process was killed on such a reload and respawned twice: two VRRP
+    processes advertised at 200 and 1 and the client lost probes."""
+    lab = make_lab()
+    assert settle(lab) == "a"
+    pinger = Pinger.start(lab, seconds=30.0)
+    try:
+        for mode in ("on", "off", "on", "off"):
+            lab.carp("a", "maintenance", mode, "--backend", "keepalived")
+            expected = ["b"] if mode == "on" else ["a"]
+            wait_until(lambda: lab.masters() == expected and lab.holders() == expected, 5, f"maintenance {mode}")
+    finally:
+        summary = pinger.stop()
+    assert summary.lost == (), f"lost {len(summary.lost)} of {summary.sent} probes"
+    for host in ("a", "b"):
+        assert len(keepalived_processes(lab, host)) == 2, (host, keepalived_processes(lab, host))  # main + VRRP
+    assert "vrrp_priority -20" in lab.running("a").conf_text
 
 
 def test_unicast_peers_with_multicast_blocked(make_lab, record_figure):

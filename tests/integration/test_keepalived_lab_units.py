@@ -58,7 +58,7 @@ def test_the_raw_yardstick_has_carp_pkgs_settings_and_no_script():
                                         vrrpprio=200, vrrpinterval=2, preempt=True),))
     instance = kc.build_instance(config.groups()[0], True, (), notify=None)
     text = raw_conf(instance)
-    assert "vrrp_rt_priority 40" in text and "priority 200" in text and "advert_int 0.02" in text
+    assert "vrrp_priority -20" in text and "priority 200" in text and "advert_int 0.02" in text
     assert "\n    notify" not in text and "script_user" not in text and "enable_script_security" not in text
 
 
