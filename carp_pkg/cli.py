@@ -9,18 +9,18 @@ import json
 import os
 import signal
 import sys
-from dataclasses import dataclass, field
-from typing import Callable, List, Optional, TextIO, Tuple
+from typing import TYPE_CHECKING, Callable, List, Optional, TextIO, Tuple
 
 from . import __version__
-from .backends import get_backend
-from .backends.base import Backend
 from .commands import COMMANDS
 from .errors import CarpError, ExitCode, Terminated, UsageError, error_document
 from .text import printable
-from .model import CarpConfig
 from .paths import CONFIG_ENV, PLATFORM_FILE, Paths, default_config
-from .system import DryRunRunner, RealRunner, Runner, System
+
+if TYPE_CHECKING:
+    from .backends.base import Backend
+    from .model import CarpConfig
+    from .system import Runner, System
 
 EPILOG = """\
 exit codes: 0 ok, 1 failure, 2 usage, 3 invalid input (config.xml, a capture, a manifest, a JSON
@@ -41,17 +41,32 @@ example: carp-pkg --config examples/config.xml render --backend freebsd --format
 COMMAND_EPILOG = "exit codes and the default config.xml: see `carp-pkg --help`"
 
 
-@dataclass
 class Context:
-    paths: Paths
-    system: System
-    out: TextIO = field(default_factory=lambda: sys.stdout)
-    err: TextIO = field(default_factory=lambda: sys.stderr)
+    """What a command works with: the paths, the one door to the machine (made when a command first needs it:
+    validate and render never load it) and the output streams."""
 
-    def backend(self, name: str = "auto") -> Backend:
+    def __init__(self, paths: Paths, system: Optional["System"] = None, out: Optional[TextIO] = None,
+                 err: Optional[TextIO] = None, make_system: Optional[Callable[[], "System"]] = None):
+        self.paths = paths
+        self._system = system
+        self._make_system = make_system
+        self.out = out if out is not None else sys.stdout
+        self.err = err if err is not None else sys.stderr
+
+    @property
+    def system(self) -> "System":
+        if self._system is None:
+            self._system = self._make_system()
+        return self._system
+
+    def with_system(self, system: "System") -> "Context":
+        return Context(self.paths, system, self.out, self.err)
+
+    def backend(self, name: str = "auto") -> "Backend":
+        from .backends import get_backend
         return get_backend(name, paths=self.paths)
 
-    def load_config(self, backend: Optional[Backend] = None) -> CarpConfig:
+    def load_config(self, backend: Optional["Backend"] = None) -> "CarpConfig":
         from .sync import load_config
         return load_config(self.paths, backend)
 
@@ -78,6 +93,25 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         raise BadArguments(self, message)
+
+    def _get_formatter(self):
+        # argparse builds a formatter for every add_argument, and without a width it imports shutil (and with it
+        # bz2, lzma, fnmatch) only to ask for the terminal's: a few ms of every start-up, on every GUI save
+        return self.formatter_class(prog=self.prog, width=help_width())
+
+
+def help_width() -> int:
+    """shutil.get_terminal_size()'s columns (COLUMNS, else the terminal, else 80), less argparse's margin of 2."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return (columns or 80) - 2
 
 
 def platform_default_config(root: str = "/") -> Tuple[str, str]:
@@ -135,15 +169,19 @@ def build_parser(argv: Optional[List[str]] = None) -> argparse.ArgumentParser:
     return parser
 
 
-def make_context(args: argparse.Namespace, runner: Optional[Runner]) -> Context:
+def make_context(args: argparse.Namespace, runner: Optional["Runner"]) -> Context:
     if os.path.exists(args.root) and not os.path.isdir(args.root):
         raise UsageError(f"--root {args.root}: is not a directory (give the folder that stands for /)")
     config_default = None if args.config else platform_default_config(args.root)[0]
     paths = Paths(root=args.root, config_override=args.config, config_default=config_default)
     dry_run = bool(getattr(args, "dry_run", False))
-    if runner is None:
-        runner = DryRunRunner(RealRunner()) if dry_run else RealRunner()
-    return Context(paths=paths, system=System(runner=runner, paths=paths, dry_run=dry_run))
+
+    def make_system() -> "System":
+        from .system import DryRunRunner, RealRunner, System
+        chosen = runner if runner is not None else DryRunRunner(RealRunner()) if dry_run else RealRunner()
+        return System(runner=chosen, paths=paths, dry_run=dry_run)
+
+    return Context(paths=paths, make_system=make_system)
 
 
 def asks_for_json(argv: List[str]) -> bool:
@@ -173,7 +211,7 @@ class Reporter:
         return int(code)
 
 
-def main(argv: Optional[List[str]] = None, runner: Optional[Runner] = None,
+def main(argv: Optional[List[str]] = None, runner: Optional["Runner"] = None,
          context_hook: Optional[Callable[[Context], None]] = None) -> int:
     """The single top-level catch: every CarpError (and the few OS failures nobody expected) becomes one
     message and its exit code; `check` answers 0-3 whatever happens, as a Nagios plugin must."""
@@ -185,7 +223,7 @@ def main(argv: Optional[List[str]] = None, runner: Optional[Runner] = None,
     return code
 
 
-def _run(argv: List[str], runner: Optional[Runner], context_hook, report: Reporter) -> int:
+def _run(argv: List[str], runner: Optional["Runner"], context_hook, report: Reporter) -> int:
     try:
         args = build_parser(argv).parse_args(argv)
         report.ctx = make_context(args, runner)

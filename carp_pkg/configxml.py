@@ -20,7 +20,7 @@ import codecs
 import errno
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 from xml.etree.ElementTree import ParseError
 
 import defusedxml
@@ -29,7 +29,9 @@ from lxml import etree
 
 from .errors import ConfigError, InputError
 from .fs import read_bounded
-from .running import IPInterface
+
+if TYPE_CHECKING:
+    from .running import IPInterface
 
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 256  # libxml2's nesting limit without XML_PARSE_HUGE (huge_tree=False)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Optional, Tuple
+from typing import TYPE_CHECKING, Optional, Tuple
 
-from .running import IPInterface
+if TYPE_CHECKING:
+    from .running import IPInterface
 
 MAINTENANCE_ADVSKEW = 254
 # sys/netinet/ip_carp.c: `#define CARP_MAXSKEW 240` and `DEMOTE_ADVSKEW(sc)` = min(sc_advskew + V_carp_demotion,

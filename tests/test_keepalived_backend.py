@@ -18,8 +18,8 @@ from carp_pkg.backends import keepalived_conf as kc
 from carp_pkg.backends.keepalived import (
     BOOT_LABEL, OURS_FUNCTION, RELOAD_LABEL, START_LABEL, STOP_LABEL, WRITE_LABEL, Keepalived, KeepalivedFiles,
     KeepalivedRunning, assemble, parse_pid, reads_conf, reload_argv, service_check_argv, start_argv, stop_argv,
-    suggested_prio,
 )
+from carp_pkg.backends.limits import suggested_prio
 from carp_pkg.configxml import parse_config_bytes
 from carp_pkg.errors import CommandError, EnvironmentProblem, InputError
 from carp_pkg.model import CarpConfig, VirtualIP

@@ -53,15 +53,18 @@ def detect(sysname: str, release: str) -> str:
     raise EnvironmentProblem(f"no backend for {sysname} {release}; choose one with --backend ({', '.join(REGISTRY)})")
 
 
-def get_backend(name: str = "auto", uname: Optional[Tuple[str, str]] = None, paths: Optional["Paths"] = None) -> Backend:
-    """paths: where the backend keeps its own files (the ucarp state dir under --root)."""
+def resolve(name: str = "auto", uname: Optional[Tuple[str, str]] = None) -> str:
+    """The backend's name: auto is the one for this host (uname), any other name must be known."""
     if name == "auto":
         if uname is None:
             info = os.uname()
             uname = (info.sysname, info.release)
         name = detect(*uname)
-    try:
-        factory = REGISTRY[name]
-    except KeyError:
-        raise UsageError(f"unknown backend {name!r}; choose one of {', '.join(CHOICES)}") from None
-    return factory(paths)
+    if name not in REGISTRY:
+        raise UsageError(f"unknown backend {name!r}; choose one of {', '.join(CHOICES)}")
+    return name
+
+
+def get_backend(name: str = "auto", uname: Optional[Tuple[str, str]] = None, paths: Optional["Paths"] = None) -> Backend:
+    """paths: where the backend keeps its own files (the ucarp state dir under --root)."""
+    return REGISTRY[resolve(name, uname)](paths)

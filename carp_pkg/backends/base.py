@@ -6,10 +6,11 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, ClassVar, List, Optional, Tuple
 
 from ..model import CarpConfig, Problem
-from ..plan import Plan
-from ..running import HostFacts, RunningState
+from . import limits
 
 if TYPE_CHECKING:
+    from ..plan import Plan
+    from ..running import HostFacts, RunningState
     from ..paths import Paths
     from ..system import System
 
@@ -19,8 +20,8 @@ class Backend(ABC):
     summary: ClassVar[str]
 
     def problems(self, config: CarpConfig) -> List[Problem]:
-        """What this target cannot do with an otherwise valid config."""
-        return []
+        """What this target cannot do with an otherwise valid config (limits.py, by backend name)."""
+        return limits.problems(self.name, config)
 
     def owned_files(self) -> Tuple[str, ...]:
         """Files sync writes outside carp-pkg's state dir (target paths, not joined under --root): deinstall removes
@@ -33,6 +34,7 @@ class Backend(ABC):
 
     def boot_plan(self, config: CarpConfig, host: Optional[HostFacts] = None) -> Plan:
         """Everything a freshly booted host needs (the rc script's start); host: who owns the sysctls there."""
+        from ..running import HostFacts, RunningState
         return self.plan(config, RunningState(host=host or HostFacts()))
 
     @abstractmethod

@@ -6,7 +6,7 @@ from typing import Callable, List, Optional, Tuple
 
 from ..errors import ConfigError
 from ..fingerprint import password_digest, password_to_set
-from ..model import CarpConfig, Problem, VhidGroup
+from ..model import CarpConfig, VhidGroup
 from ..plan import Plan, Step
 from ..running import HostFacts, RunningState, RunningVhid
 from . import commands as cmd
@@ -289,17 +289,6 @@ class FreeBSD(Backend):
                             lambda g: f"protocol: vhid {g.vhid} on {g.interface} is VRRPv3; use protocol carp on "
                                       "this host (or upgrade it to FreeBSD 15)",
                             "an older ifconfig refuses `carpver`")
-
-    def problems(self, config: CarpConfig) -> List[Problem]:
-        """A VRRPv3 vhid has no unicast peer on FreeBSD: for a carpver 3 vhid ip_carp.c carp_ioctl_set() sets only the
-        VRRP priority and interval, carp_nl_set() does not copy the peer, and ifconfig prints none on a `vrrp:` line;
-        its advertisements always go to 224.0.0.18 / ff02::12."""
-        return [Problem(f"{config.where(g.interface, g.vhid)}.{name}",
-                        f"vhid {g.vhid} on {g.interface} is VRRPv3 (protocol vrrp) and asks for a unicast {name}, but "
-                        "FreeBSD keeps no peer for a VRRPv3 vhid (ip_carp.c sets only vrrpprio and vrrpinterval for "
-                        "carpver 3): its advertisements always go to the multicast group; remove "
-                        f"{name}, or use protocol carp for unicast (unicast VRRP: the keepalived backend on Linux)")
-                for g in config.groups() if g.vrrp for name in ("peer", "peer6") if getattr(g, name) is not None]
 
     def pfsync_steps(self, config: CarpConfig, running: RunningState) -> List[Step]:
         if cmd.pfsync_owned_by_pfsense(running):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Tuple
 
-from ..model import CarpConfig, Problem, VhidGroup
+from ..model import CarpConfig, VhidGroup
 from ..plan import Plan, Step
 from ..running import HostFacts, RunningState, RunningVhid
 from . import commands as cmd
@@ -79,19 +79,6 @@ def changed_carp_steps(carp_if: str, group: VhidGroup, running: RunningVhid, sal
 class FreeBSDLegacy(Backend):
     name = "freebsd-legacy"
     summary = "FreeBSD 5.4-9 (pfSense 1.x/2.0-2.1): cloned carpN interfaces"
-
-    def problems(self, config: CarpConfig) -> List[Problem]:
-        """Unicast CARP came with FreeBSD 14, VRRPv3 with 15: the carpN world only speaks CARP to 224.0.0.18 / ff02::12."""
-        problems = [Problem(f"{config.where(g.interface, g.vhid)}.protocol",
-                            f"vhid {g.vhid} on {g.interface} is VRRPv3 (protocol vrrp), but FreeBSD 5.4-9 (the "
-                            f"{self.name} backend) speaks CARP only: VRRPv3 needs FreeBSD 15 (the freebsd backend, "
-                            "`carpver 3`) or Linux (the keepalived backend); use protocol carp here")
-                    for g in config.groups() if g.vrrp]
-        return problems + [Problem(f"{config.where(g.interface, g.vhid)}.{name}",
-                                   f"vhid {g.vhid} on {g.interface} asks for a unicast peer, but FreeBSD 5.4-9 (the "
-                                   f"{self.name} backend) has no unicast CARP (`peer`/`peer6` need FreeBSD 14 or "
-                                   "later); remove it to use multicast")
-                           for g in config.groups() for name in ("peer", "peer6") if getattr(g, name) is not None]
 
     def plan(self, config: CarpConfig, running: RunningState) -> Plan:
         groups = config.groups()

@@ -37,11 +37,11 @@ from __future__ import annotations
 import os
 import posixpath
 from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple
+from typing import FrozenSet, Iterable, List, Mapping, Optional, Tuple
 
 from ..errors import EnvironmentProblem
 from ..events.invocation import event_argv
-from ..model import CARP_DEFAULT_PEER, CARP_DEFAULT_PEER6, CarpConfig, Problem, VhidGroup
+from ..model import CARP_DEFAULT_PEER, CARP_DEFAULT_PEER6, CarpConfig
 from ..paths import Paths
 from ..plan import Plan, PlannedFile, Step
 from ..running import IPInterface, RunningState, RunningVhid
@@ -324,19 +324,6 @@ def label(interface: str, vhid: int) -> str:
     return f"vhid {vhid} on {interface}"
 
 
-def suggested_prio(advskew: int) -> int:
-    """A CARP advskew as a VRRPv3 priority: CARP prefers the lower advskew, VRRP the higher priority."""
-    return max(1, min(254, 255 - advskew))
-
-
-def conversion_hint(group: VhidGroup) -> str:
-    interval = min(4095, group.advbase * 100)
-    return (f"<protocol>vrrp</protocol>, <vrrpprio>{suggested_prio(group.advskew)}</vrrpprio> (255 - advskew "
-            f"{group.advskew}: VRRP prefers the higher priority), <vrrpinterval>{interval}</vrrpinterval> "
-            f"(advbase {group.advbase} s in centiseconds, or less for a faster failover)"
-            + (" and no <password> (VRRPv3 has no authentication)" if group.password else ""))
-
-
 def service_check(running: KeepalivedRunning, files: KeepalivedFiles) -> List[Step]:
     """keepalived -t on the file keepalived.service reads (keepalived.conf with carp-pkg's include, or DAEMON_ARGS'
     -f file): what the reload or start would make keepalived read. A refusal stops sync there (exit 5): the previous
@@ -401,68 +388,6 @@ class Keepalived(Backend):
         """/etc/keepalived/carp-pkg.conf: the one file outside the state dir (the notify scripts, recorded states
         and pid files live in /var/db/carp-pkg/keepalived and go with it)."""
         return (kc.CONF,)
-
-    # -- what keepalived cannot do ------------------------------------------------------------------------
-    def problems(self, config: CarpConfig) -> List[Problem]:
-        problems: List[Problem] = []
-        for group in config.groups():
-            where = config.where(group.interface, group.vhid)
-            if ":" in group.interface:
-                problems.append(Problem(f"{where}.interface", f"{group.interface!r} cannot be a Linux device (dev_valid_"
-                                        "name() refuses ':'; eth0:1 is an address label): name the device itself"))
-            if not group.vrrp:
-                problems.append(Problem(f"{where}.protocol", f"{label(group.interface, group.vhid)} is a CARP entry, "
-                                        "and keepalived speaks VRRPv3, not CARP (carp-pkg never reinterprets one as "
-                                        f"the other): to use this backend give it {conversion_hint(group)}, on every "
-                                        "host of the cluster (a CARP peer and a VRRP peer ignore each other); or keep "
-                                        "CARP with --backend ucarp"))
-                continue
-            family = kc.advertised_family(group)
-            unused = "peer6" if family == 4 else "peer"
-            if getattr(group, unused) is not None:
-                problems.append(Problem(f"{where}.{unused}", f"{label(group.interface, group.vhid)} is advertised over "
-                                        f"IPv{family} only (keepalived gives an instance one address family: IPv4 when "
-                                        f"the vhid has an IPv4 VIP), so its {unused} would never be used: remove it"))
-        seen: Dict[object, VhidGroup] = {}
-        for group in config.groups():
-            for address in group.addresses:
-                other = seen.setdefault((group.interface, address.ip), group)
-                if other is not group:
-                    problems.append(Problem(config.where(group.interface, group.vhid),
-                                            f"{address.ip} is on vhids {other.vhid} and {group.vhid} of "
-                                            f"{group.interface}; keepalived has no ARP load balancing, one address "
-                                            "takes one vhid"))
-        problems += self._vip_counts(config)
-        return problems
-
-    @staticmethod
-    def _vip_counts(config: CarpConfig) -> List[Problem]:
-        """What keepalived -t refuses: more advertised VIPs than one advertisement carries (kc.max_advertised),
-        located at the first entry over the limit."""
-        problems = []
-        for group in config.groups():
-            if not group.vrrp:
-                continue
-            family = kc.advertised_family(group)
-            limit = kc.max_advertised(family)
-            advertised = [a for a in group.addresses if a.version == family]
-            if len(advertised) <= limit:
-                continue
-            excess = advertised[limit]
-            index = next((i for i, v in enumerate(config.vips) if (v.interface, v.vhid, v.address) ==
-                          (group.interface, group.vhid, excess)), None)
-            where = f"config[{index}].ipaddress" if index is not None else config.where(group.interface, group.vhid)
-            why = ("the address count is 8 bits" if family == 4 and limit == kc.MAX_COUNT else
-                   f"it must fit one frame: (MTU - {kc.HEADERS[family]}) / {kc.ADDRESS_BYTES[family]} addresses after "
-                   f"the Ethernet, IPv{family} and VRRP headers, {limit} at the {kc.ASSUMED_MTU}-byte MTU carp-pkg "
-                   "assumes")
-            hint = (" (or give the vhid an IPv4 VIP: it then advertises in IPv4 and moves its IPv6 VIPs with it, "
-                    "unadvertised and unlimited)" if family == 6 else "")
-            problems.append(Problem(where, f"{label(group.interface, group.vhid)} advertises {len(advertised)} "
-                                    f"IPv{family} VIPs and one keepalived advertisement carries at most {limit} "
-                                    f"({why}; keepalived -t refuses more): {excess.ip} is the first over the limit; "
-                                    f"split the addresses over more vhids{hint}"))
-        return problems
 
     # -- reconcile -----------------------------------------------------------------------------------------
     def plan(self, config: CarpConfig, running: RunningState) -> Plan:

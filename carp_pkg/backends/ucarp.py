@@ -41,14 +41,14 @@ import re
 import shlex
 import time
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 from ..errors import EnvironmentProblem, InputError
 from ..events.invocation import event_argv, shell_words
 from ..fs import inside
 from ..script import comment
 from ..validate import valid_device_name
-from ..model import CarpConfig, Problem, VhidGroup
+from ..model import CarpConfig, VhidGroup
 from ..paths import STATE_DIR
 from ..plan import Plan, PlannedFile, Step
 from ..running import IPInterface, RunningState, RunningVhid
@@ -453,50 +453,6 @@ class Ucarp(Backend):
         self.state_dir = state_dir
 
     # -- what ucarp cannot do ------------------------------------------------------------------------
-    def problems(self, config: CarpConfig) -> List[Problem]:
-        problems: List[Problem] = []
-        for index, vip in enumerate(config.vips):
-            if vip.address.version == 6:
-                problems.append(Problem(f"config[{index}].ipaddress",
-                                        f"{vip.address.ip} is IPv6; ucarp speaks CARP over IPv4 only, so Linux cannot "
-                                        "serve it (use a FreeBSD host for IPv6 VIPs, or remove this entry)"))
-        for group in config.groups():
-            where = self._where(config, group)
-            if len(group.addresses) > 1:
-                shown = ", ".join(str(a) for a in group.addresses)
-                problems.append(Problem(where, f"{label(group.interface, group.vhid)} has {len(group.addresses)} "
-                                               f"addresses ({shown}); ucarp serves exactly one address per vhid (its "
-                                               "HMAC covers only that one, so it could not agree with a peer "
-                                               "advertising several): give each address its own vhid"))
-            if group.vrrp:
-                problems.append(Problem(f"{where}.protocol", f"{label(group.interface, group.vhid)} is VRRPv3 "
-                                        "(protocol vrrp); ucarp speaks CARP only: use --backend keepalived on Linux "
-                                        "(or the freebsd backend on FreeBSD 15), or protocol carp"))
-                continue
-            if not group.password:
-                problems.append(Problem(f"{where}.password", f"{label(group.interface, group.vhid)} has no password; "
-                                                             "ucarp refuses to run without one (set the same on both hosts)"))
-            for name in ("peer", "peer6"):
-                if getattr(group, name) is not None:
-                    problems.append(Problem(f"{where}.{name}", f"{label(group.interface, group.vhid)} asks for a "
-                                                               "unicast peer; ucarp has no unicast CARP (it always "
-                                                               "advertises to 224.0.0.18): remove it"))
-        seen: Dict[object, VhidGroup] = {}
-        for group in config.groups():
-            for address in group.addresses:
-                other = seen.setdefault((group.interface, address.ip), group)
-                if other is not group:
-                    problems.append(Problem(self._where(config, group), f"{address.ip} is on vhids {other.vhid} and "
-                                            f"{group.vhid}; ucarp has no ARP load balancing, one address takes one vhid"))
-        return problems
-
-    @staticmethod
-    def _where(config: CarpConfig, group: VhidGroup) -> str:
-        for index, vip in enumerate(config.vips):
-            if (vip.interface, vip.vhid) == (group.interface, group.vhid):
-                return f"config[{index}]"
-        return "config"
-
     # -- reconcile -----------------------------------------------------------------------------------
     def plan(self, config: CarpConfig, running: RunningState) -> Plan:
         state_dir = running.state_dir if isinstance(running, UcarpRunning) and running.state_dir else self.state_dir

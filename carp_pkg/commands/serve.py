@@ -123,7 +123,7 @@ def run(args, ctx) -> int:
         raise UsageError("--sysctls describes a saved capture: use it with --against")
     if args.refresh and not args.pfsense_fragment:
         raise UsageError("--refresh goes with --pfsense-fragment; the served page reloads itself (/?refresh=0: off)")
-    reader = replace(ctx, system=replace(ctx.system, runner=ReadOnlyRunner(ctx.system.runner), dry_run=True))
+    reader = ctx.with_system(replace(ctx.system, runner=ReadOnlyRunner(ctx.system.runner), dry_run=True))
     source = Source(backend=args.backend, against=args.against, sysctls=args.sysctls)
     ctx.backend(args.backend)  # an impossible backend is a usage error now, not a page of errors later
     if args.pfsense_fragment:

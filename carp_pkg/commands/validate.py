@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 
-from ..backends import CHOICES
+from ..backends import CHOICES, limits, resolve
 from ..configxml import RawConfig, RawEntry, read_config_xml, shorten
 from ..fs import read_bounded
 from ..errors import ConfigError, ExitCode, InputError, error_document
 from ..model import Problem
-from ..backends.commands import PFSENSE_OWNS_PFSYNC
-from ..sync import host_facts
 from ..validate import TRUE_WORDS, examine
 
 NAME = "validate"
@@ -91,12 +89,12 @@ def _collect(args, ctx):
         raw, early = _read_entry(args.entry_json, ctx)
     else:
         raw, early = read_config_xml(ctx.paths.config_xml), []
-    backend = ctx.backend(args.backend)
+    backend = resolve(args.backend)  # by name: validate never loads a backend's planning code (start-up time)
     result = examine(raw)  # warnings (accepted, worth knowing) come apart from the problems that refuse the config
     config, problems = result.config, list(result.problems)
     warnings = list(result.warnings)
     if config is not None:
-        problems = backend.problems(config)
+        problems = limits.problems(backend, config)
         warnings += _pfsense_warnings(raw, config, backend, ctx)
     problems = early + problems
     return raw, (config if not problems else None), problems, backend, warnings
@@ -104,8 +102,10 @@ def _collect(args, ctx):
 
 def _pfsense_warnings(raw: RawConfig, config, backend, ctx):
     """On pfSense, pfsync0 is pfSense's (System > High Avail. Sync): the package's pfsync fields are ignored there."""
-    if config.pfsync is None or backend.name not in ("freebsd", "freebsd-legacy"):
+    if config.pfsync is None or backend not in ("freebsd", "freebsd-legacy"):
         return []
+    from ..backends.commands import PFSENSE_OWNS_PFSYNC
+    from ..sync import host_facts
     if not host_facts(ctx.system, ctx.paths).pfsense:
         return []
     index = next((e.index for e in raw.entries if (e.fields.get("pfsync") or "").strip().lower() in TRUE_WORDS), 0)
@@ -128,18 +128,18 @@ def run(args, ctx) -> int:
         return int(ExitCode.INVALID_CONFIG)
     if args.json:
         ctx.print_json({"ok": not problems, "source": raw.source, "entries": len(raw.entries),
-                        "backend": backend.name, "problems": [p.to_json() for p in problems],
+                        "backend": backend, "problems": [p.to_json() for p in problems],
                         "warnings": [w.to_json() for w in warnings]})
     elif problems:
         ctx.err.write(f"{raw.source}: {len(problems)} problem{'s' if len(problems) != 1 else ''} "
-                      f"(checked for the {backend.name} backend{_auto(args)})\n")
+                      f"(checked for the {backend} backend{_auto(args)})\n")
         for problem in problems:
             ctx.err.write(f"  {problem}\n")
     else:
         groups = config.groups()
         pfsync = f", pfsync on {config.pfsync.syncdev}" if config.pfsync else ""
         ctx.print(f"{raw.source}: OK ({len(config.vips)} VIPs in {len(groups)} vhids{pfsync}; checked for the "
-                  f"{backend.name} backend{_auto(args)})")
+                  f"{backend} backend{_auto(args)})")
     if not args.json:
         for warning in warnings:
             ctx.warn(str(warning))
