@@ -7,6 +7,7 @@ data, modes under a hostile umask, symlinks where carp-pkg creates files, unboun
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -402,6 +403,26 @@ def test_a_closed_stdout_is_not_a_traceback():
                             stderr=subprocess.PIPE, timeout=60, cwd=REPO)
     assert result.returncode == 0, result.stderr
     assert b"Traceback" not in result.stderr
+
+
+def test_the_entry_point_leaves_without_teardown_but_loses_no_output(tmp_path):
+    """entry_point ends with os._exit (start-up time): everything printed must still arrive, through a pipe and
+    past its 64 KiB buffer, with the command's own exit code."""
+    entries = "".join(f"<config><ipaddress>10.{n // 250}.{n % 250}.1</ipaddress><netmask>32</netmask>"
+                      f"<vhid>{n % 255 + 1}</vhid><interface>lan</interface></config>" for n in range(3000))
+    config = tmp_path / "config.xml"
+    config.write_text(f"<pfsense><interfaces><lan><if>em1</if></lan></interfaces><installedpackages><carp>"
+                      f"{entries}</carp></installedpackages></pfsense>")
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # as a user's shell has it
+    result = _cli_process(["--config", str(config), "render", "--backend", "freebsd", "--format", "json"], env=buffered)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout) > 256 * 1024
+    assert "10.11.249.1" in json.dumps(json.loads(result.stdout))  # the last VIP: the whole document arrived
+    small = _cli_process(["--config", str(config), "validate", "--backend", "freebsd"], env=buffered)
+    assert small.returncode == 0 and small.stdout.decode().endswith("OK (3000 VIPs in 255 vhids; checked for the "
+                                                                    "freebsd backend)\n"), small
+    refused = _cli_process(["--config", str(config), "validate", "--backend", "ucarp"], env=buffered)
+    assert refused.returncode == 3 and b"problems" in refused.stderr.splitlines()[0]
 
 
 # --- 11: SIGTERM mid-apply, stale staged copies ---------------------------------------------------------
