@@ -16,7 +16,7 @@ advertising them, and both families move together, as on FreeBSD (whose VRRPv3 I
 lists the IPv4 addresses only).
 
 Two renderings of the same instances: where carp-pkg runs keepalived on this file alone, it starts with carp-pkg's
-own `global_defs` (VRRPv3, the notify scripts run as root with script security on, real-time scheduling for
+own `global_defs` (VRRPv3, the notify scripts run as root with script security on, nice -20 for
 sub-second intervals); where keepalived.service reads it through an `include` of the admin's keepalived.conf, it has
 no `global_defs` at all, since those settings would change the admin's own instances too (keepalived takes
 `vrrp_version 3` as every instance's default: a VRRPv2 instance with authentication silently becomes VRRPv3 and
