@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Callable, List, Optional, TextIO, Tuple
 from . import __version__
 from .commands import COMMANDS
 from .errors import CarpError, ExitCode, Terminated, UsageError, error_document
+from .streams import OutputLost, quietly, tolerant
 from .text import printable
 from .paths import CONFIG_ENV, PLATFORM_FILE, Paths, default_config
 
@@ -191,24 +192,27 @@ def asks_for_json(argv: List[str]) -> bool:
 
 
 class Reporter:
-    """Where an error goes: JSON on stdout when --json was asked, else one escaped message on stderr."""
+    """Where an error goes: JSON on stdout when --json was asked, else one escaped message on stderr. For
+    `check` the code is already a Nagios one (0-3), in the JSON document as in the exit status."""
 
-    def __init__(self, wants_json: bool):
+    def __init__(self, wants_json: bool, nagios: bool = False):
         self.wants_json = wants_json
+        self.nagios = nagios
         self.ctx: Optional[Context] = None
         self.reported = False
 
     def __call__(self, message: str, code: int, details=(), label: str = "error: ") -> int:
         self.reported = True
+        code = nagios_code(code) if self.nagios else int(code)
         out = self.ctx.out if self.ctx is not None else sys.stdout
         err = self.ctx.err if self.ctx is not None else sys.stderr
         if self.wants_json:
             # one line: streaming commands (sniff, events --follow) print one JSON object per line
-            out.write(json.dumps(error_document(message, code, details)) + "\n")
+            quietly(out.write, json.dumps(error_document(message, code, details)) + "\n")
         else:
             lines = (printable(message), *("  " + printable(d) for d in details))
-            err.write("carp-pkg: " + label + "\n".join(lines) + "\n")
-        return int(code)
+            quietly(err.write, "carp-pkg: " + label + "\n".join(lines) + "\n")
+        return code
 
 
 def main(argv: Optional[List[str]] = None, runner: Optional["Runner"] = None,
@@ -216,37 +220,42 @@ def main(argv: Optional[List[str]] = None, runner: Optional["Runner"] = None,
     """The single top-level catch: every CarpError (and the few OS failures nobody expected) becomes one
     message and its exit code; `check` answers 0-3 whatever happens, as a Nagios plugin must."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    report = Reporter(asks_for_json(argv))
-    code = _run(argv, runner, context_hook, report)
-    if NAGIOS_COMMAND in argv and report.reported:
-        return nagios_code(code)
-    return code
+    report = Reporter(asks_for_json(argv), nagios=is_check(argv))
+    return _run(argv, runner, context_hook, report)
 
 
 def _run(argv: List[str], runner: Optional["Runner"], context_hook, report: Reporter) -> int:
     try:
-        args = build_parser(argv).parse_args(argv)
+        try:
+            args = build_parser(argv).parse_args(argv)
+        except SystemExit as exc:  # --help, --version: printed; entry_point's flush says whether it arrived
+            return exc.code if isinstance(exc.code, int) else 0
         report.ctx = make_context(args, runner)
         if context_hook is not None:
             context_hook(report.ctx)
         return int(args.run(args, report.ctx))
     except BadArguments as exc:
         if not report.wants_json:
-            exc.parser.print_usage(sys.stderr)
+            quietly(exc.parser.print_usage, sys.stderr)
         return report(exc.message, ExitCode.USAGE)
     except CarpError as exc:
         return report(exc.message, exc.exit_code, exc.details)
     except KeyboardInterrupt as exc:
         return report(f"interrupted by {getattr(exc, 'signal_name', 'SIGINT')}",
                       getattr(exc, "exit_code", ExitCode.INTERRUPTED), label="")
-    except BrokenPipeError:
-        return int(ExitCode.OK)
+    except BrokenPipeError:  # a pipe the command wrote to itself (stdout and stderr drop output instead)
+        return report("the reader of the output went away", ExitCode.FAILURE)
     except OSError as exc:  # the last line of defence: a file-system failure nobody expected, one line
         return report(os_error_message(exc),
                       ExitCode.ENVIRONMENT if exc.errno in ENVIRONMENT_ERRNOS else ExitCode.FAILURE)
 
 
 NAGIOS_COMMAND = "check"
+
+
+def is_check(argv: List[str]) -> bool:
+    """The command is `check` (not merely a word "check" among the arguments, e.g. `--config check`)."""
+    return requested_command(argv) == NAGIOS_COMMAND
 
 
 def nagios_code(_code: int) -> int:
@@ -282,6 +291,7 @@ def install_process_guards() -> None:
     """What the carp-pkg process sets up before any command: umask, usable streams, SIGTERM."""
     os.umask(0o022)  # modes are set explicitly; this only guards what child processes create
     _open_streams()
+    sys.stdout, sys.stderr = tolerant(sys.stdout), tolerant(sys.stderr)
     for number in (signal.SIGTERM, signal.SIGHUP):  # roll back an apply like Ctrl-C does (an SSH drop is a SIGHUP)
         signal.signal(number, _raise_terminated)
 
@@ -291,16 +301,12 @@ def entry_point() -> None:
     code = main()
     try:
         sys.stdout.flush()
-    except BrokenPipeError:
-        pass
-    except OSError as exc:  # /dev/full, a vanished disk: the output was lost, say so once
-        sys.stderr.write(f"carp-pkg: error: cannot write the output: {exc.strerror}\n")
-        code = int(ExitCode.ENVIRONMENT)
-        if NAGIOS_COMMAND in sys.argv[1:]:
-            code = nagios_code(code)
+    except OutputLost as exc:  # /dev/full, a vanished disk: the output was lost, say so once
+        quietly(sys.stderr.write, f"carp-pkg: error: {exc.message}\n")
+        code = nagios_code(exc.exit_code) if is_check(sys.argv[1:]) else int(exc.exit_code)
     try:
         sys.stderr.flush()
-    except OSError:
+    except OutputLost:
         pass
     # Every file carp-pkg writes is closed when its command returns, and both streams are flushed above: leave
     # without the interpreter's teardown of every loaded module, which took 7-8 ms of a 50 ms `validate` here

@@ -566,17 +566,18 @@ def parse_config_bytes(data: bytes, source: str = "config.xml") -> RawConfig:
     return raw if raw is not None else _read_streamed(data, source)
 
 
-def read_config_xml(path: str, max_bytes: int = MAX_CONFIG_BYTES) -> RawConfig:
-    return parse_config_bytes(read_config_bytes(path, max_bytes), path)
-
-
 CONFIG_HINTS = {errno.ENOENT: " (give the pfSense config with --config FILE)",
                 errno.EACCES: " (run as root, or copy the file)"}
+ARGUMENT_HINTS = {errno.EACCES: CONFIG_HINTS[errno.EACCES]}  # a file named as an argument (compare A B): no --config
 
 
-def read_config_bytes(path: str, max_bytes: int = MAX_CONFIG_BYTES) -> bytes:
+def read_config_xml(path: str, max_bytes: int = MAX_CONFIG_BYTES, hints=CONFIG_HINTS) -> RawConfig:
+    return parse_config_bytes(read_config_bytes(path, max_bytes, hints), path)
+
+
+def read_config_bytes(path: str, max_bytes: int = MAX_CONFIG_BYTES, hints=CONFIG_HINTS) -> bytes:
     """The file's bytes, refused with a clear message when missing, unreadable, not a file or too large."""
     try:
-        return read_bounded(path, max_bytes, "config.xml", CONFIG_HINTS)
+        return read_bounded(path, max_bytes, "config.xml", hints)
     except InputError as exc:
         raise ConfigError(exc.message) from None

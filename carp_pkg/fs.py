@@ -169,6 +169,23 @@ def ensure_private_directory(path: str) -> Optional[int]:
     return None
 
 
+def refuse_special_target(path: str) -> None:
+    """A file carp-pkg replaces by renaming a new one over it must be a regular file or absent: a rename over a
+    symbolic link, a device (`--output /dev/null`), a FIFO or a socket would silently replace it."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot write {path}: {_describe(exc)}") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise EnvironmentProblem(f"{path} is a symbolic link; refusing to replace it (remove the link, or give "
+                                 "the file it points to)")
+    if not stat.S_ISREG(info.st_mode):
+        raise EnvironmentProblem(f"{path} is not a regular file (a device, FIFO, socket or directory); refusing to "
+                                 "replace it")
+
+
 def open_for_writing(path: str, mode: int, append: bool = False) -> int:
     """A file descriptor for writing a regular file of ours; the file gets exactly `mode`.
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 from .errors import CommandError, EnvironmentProblem, InputError, LockError
-from .fs import (MAX_SMALL_INPUT_BYTES, PUBLIC_DIR_MODE, ensure_directory, ensure_private_directory,
+from .fs import (MAX_SMALL_INPUT_BYTES, refuse_special_target, PUBLIC_DIR_MODE, ensure_directory, ensure_private_directory,
                  read_bounded)
 from .paths import NANOBSD_MOUNT, SYSTEM_PATH, Paths
 
@@ -274,6 +274,7 @@ class System:
 
         sync stages the rc script before it changes the host, so a full or read-only disk stops it first."""
         directory = os.path.dirname(path) or "."
+        refuse_special_target(path)
         self.ensure_directory(directory)
         try:
             fd, temp_path = make_temp_file(directory, "." + os.path.basename(path) + ".")
@@ -362,6 +363,11 @@ class StagedFile:
     path: str
 
     def commit(self) -> None:
+        try:
+            refuse_special_target(self.path)
+        except EnvironmentProblem:
+            self.discard()
+            raise
         try:
             os.replace(self.temp_path, self.path)
         except OSError as exc:

@@ -903,6 +903,37 @@ def test_the_check_follows_daemon_args_to_the_file_the_service_reads(tmp_path):
     assert "global_defs {" in open(alone.files.conf).read()
 
 
+@pytest.mark.parametrize("text", [
+    "global_defs {\n    vrrp_priority -20\n    enable_script_security\n}\n",
+    "global_defs { vrrp_priority -20 }\nglobal_defs {enable_script_security}\n",
+    "global_defs\n{\n    vrrp_priority -20 # nice\n    enable_script_security\n}\n",
+    "! admin\nglobal_defs {\n    notification_email {\n        vrrp_priority\n    }\n    vrrp_priority -20\n"
+    "    enable_script_security\n}\n",
+])
+def test_global_defs_are_read_in_every_layout_keepalived_accepts(text):
+    assert kc.global_keywords(text) - {"notification_email"} == {"vrrp_priority", "enable_script_security"}
+
+
+def warnings_of(host):
+    paths = Paths(str(host.root), config_override=EXAMPLE)
+    system = System(RecordingRunner(respond=host.respond), paths, use_sysctl_library=False, dry_run=True)
+    backend = get_backend("keepalived", paths=paths)
+    return backend.plan(example_config(), backend.read_running(system, paths)).warnings
+
+
+def test_global_defs_in_an_included_file_count_and_real_time_scheduling_is_warned_about(tmp_path):
+    main = "include /etc/keepalived/conf.d/*.conf\n" + ADMIN_CONF.replace("enable_script_security", "")
+    host = systemd_host(tmp_path, main=main)
+    (tmp_path / "etc" / "keepalived" / "conf.d").mkdir()
+    (tmp_path / "etc" / "keepalived" / "conf.d" / "globals.conf").write_text(
+        "global_defs {\n    vrrp_priority -20\n    enable_script_security\n}\n")
+    assert warnings_of(host) == ()
+    (tmp_path / "etc" / "keepalived" / "conf.d" / "globals.conf").write_text(
+        "global_defs {\n    vrrp_rt_priority 40\n    enable_script_security\n}\n")
+    [warning] = warnings_of(host)
+    assert "set `vrrp_rt_priority`" in warning and "replace it with `vrrp_priority -20`" in warning
+
+
 @pytest.mark.parametrize("check_rc, code", [(0, 0), (6, 0), (5, 5), (1, 1)])
 def test_the_service_check_accepts_only_script_security_warnings(tmp_path, fake_bin, check_rc, code):
     result = fake_bin.run(service_check_argv(str(tmp_path / "keepalived.conf")), check_rc=check_rc)

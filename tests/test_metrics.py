@@ -127,6 +127,29 @@ def test_a_failed_read_replaces_the_file_with_collector_failure(host, tmp_path):
     assert samples == {"carp_collector_success": {labels(): 0}}
 
 
+@pytest.mark.parametrize("make, why", [
+    (lambda path: os.symlink(str(path) + ".real", path), "is a symbolic link"),
+    (lambda path: os.mkfifo(path), "is not a regular file"),
+    (lambda path: os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3)), "is not a regular file"),  # like /dev/null
+    (lambda path: os.mkdir(path), "is not a regular file"),
+])
+def test_output_never_replaces_a_link_device_or_fifo(host, tmp_path, make, why):
+    target = tmp_path / "carp.prom"
+    make(target)
+    before = os.lstat(target)
+    result = run_metrics(host, FREEBSD_14, None, "--output", str(target))
+    assert result.code == 6 and why in result.err, result.err
+    after = os.lstat(target)
+    assert (after.st_mode, after.st_ino) == (before.st_mode, before.st_ino)
+    assert not any(name.startswith(".carp.prom.") for name in os.listdir(tmp_path))  # no temp file left
+
+
+def test_output_needs_the_collectors_directory_and_creates_none(host, tmp_path):
+    result = run_metrics(host, FREEBSD_14, None, "--output", str(tmp_path / "missing" / "carp.prom"))
+    assert result.code == 6 and "does not exist" in result.err
+    assert not (tmp_path / "missing").exists()
+
+
 def test_unknown_sysctls_are_left_out_not_reported_as_zero(host):
     (host / "now.txt").write_text(FREEBSD_14)
     result = run_cli(["--root", str(host), "metrics", "--backend", "freebsd", "--against", str(host / "now.txt")],

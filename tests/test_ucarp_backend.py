@@ -91,6 +91,11 @@ def test_a_vhid_without_password_is_refused_because_ucarp_will_not_start():
     assert "refuses to run without one" in problems[0].message
 
 
+def test_a_linux_device_name_cannot_hold_a_colon_so_validate_agrees_with_sync():
+    [problem] = Ucarp().problems(config(vip(interface="eth1:1")))
+    assert problem.where == "config[0].interface" and "address label" in problem.message
+
+
 def test_one_address_on_two_vhids_needs_arp_balancing_which_ucarp_lacks():
     problems = Ucarp().problems(config(vip(vhid=1, balancing=True), vip(vhid=2, balancing=True)))
     assert any("no ARP load balancing" in p.message for p in problems)

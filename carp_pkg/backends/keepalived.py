@@ -449,7 +449,13 @@ class Keepalived(Backend):
         if running is not None and running.included and config.groups():
             shown = running.service_conf or kc.MAIN_CONF
             fast = [g for g in config.groups() if g.vrrpinterval < kc.SUBSECOND]
-            if fast and not running.service_globals & {"vrrp_priority", "vrrp_rt_priority"}:
+            if "vrrp_rt_priority" in running.service_globals:
+                warnings.append(f"the global_defs of {shown} (or a file it includes) set `vrrp_rt_priority`: where "
+                                "keepalived lacks CAP_SYS_RESOURCE (Docker's default), keepalived 2.2.7's VRRP process "
+                                "is killed on a reload (its RLIMIT_RTTIME cannot be set again) and respawned twice, "
+                                "two VRRP processes then advertise at once and the VIPs flap; replace it with "
+                                f"`vrrp_priority {kc.NICE}`")
+            elif fast and "vrrp_priority" not in running.service_globals:
                 warnings.append(f"{label(fast[0].interface, fast[0].vhid)} advertises every "
                                 f"{kc.advert_int(fast[0].vrrpinterval)} s: add `vrrp_priority {kc.NICE}` to "
                                 f"the global_defs of {shown} (carp-pkg's file is included there and sets no "
@@ -492,6 +498,22 @@ class Keepalived(Backend):
         return Plan(self.name, tuple(steps), self._warnings(config))
 
     # -- observe -------------------------------------------------------------------------------------------
+    @staticmethod
+    def _included_globals(system, paths, service_conf: str, text: Optional[str]) -> FrozenSet[str]:
+        """global_defs keywords of the files keepalived.conf includes (one level; carp-pkg's own file aside), where
+        admins often keep them (`include /etc/keepalived/conf.d/*.conf`)."""
+        import fnmatch
+        found: FrozenSet[str] = frozenset()
+        for pattern in kc.include_patterns(service_conf, text):
+            directory, name = posixpath.split(pattern)
+            if any(c in directory for c in "*?["):
+                continue  # a glob in a directory part: not followed
+            for entry in system.list_dir(paths.under_root(directory)):
+                target = posixpath.join(directory, entry)
+                if fnmatch.fnmatchcase(entry, name) and target != kc.CONF:
+                    found |= kc.global_keywords(system.read_text(paths.under_root(target)))
+        return found
+
     def read_running(self, system, paths) -> KeepalivedRunning:
         files = KeepalivedFiles.under(paths)
         texts = {name: system.read_text(posixpath.join(files.directory, name))
@@ -510,7 +532,7 @@ class Keepalived(Backend):
             service_conf_path = paths.under_root(service_conf)
             text = None if service_conf == kc.CONF else system.read_text(service_conf_path)
             reads = kc.service_reads(kc.CONF, service_conf, text)
-            service_globals = kc.global_keywords(text)
+            service_globals = kc.global_keywords(text) | self._included_globals(system, paths, service_conf, text)
         # a symbolic link at carp-pkg.conf is never read through (nor, later, replaced by a copy of its target)
         conf_link = os.path.islink(files.conf)
         return assemble(files, None if conf_link else system.read_text(files.conf), texts, pid, systemd, active,

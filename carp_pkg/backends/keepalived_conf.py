@@ -76,7 +76,8 @@ INCLUDED_NOTE = """\
 # that limit again, and where the process lacks CAP_SYS_RESOURCE (Docker's default) it cannot: measured here,
 # keepalived 2.2.7 logged "cannot set realtime rlimit", the kernel killed the VRRP process during the reload and
 # keepalived respawned it twice, so two VRRP processes advertised one instance at two priorities and the VIP
-# flapped (lost echo probes at a planned handover).
+# flapped (lost echo probes at a planned handover). Without CAP_SYS_NICE keepalived logs "Unable to set process
+# priority" and runs at the default priority, nothing worse (checked with setpriv).
 NICE = -20
 SUBSECOND = 100  # centiseconds
 
@@ -411,39 +412,53 @@ def service_conf(defaults_text: Optional[str]) -> str:
     return chosen
 
 
-def service_reads(conf: str, service_path: str, service_text: Optional[str]) -> bool:
-    """keepalived.service reads `conf`: it runs keepalived on it (`service_path`, see service_conf), or that file
-    includes it (an `include` line naming it, or a glob that matches it; a relative one from the file's directory)."""
-    import fnmatch
-    if service_path == conf:
-        return True
+def include_patterns(service_path: str, service_text: Optional[str]) -> List[str]:
+    """The absolute patterns of a keepalived file's `include` lines (a relative one is from the file's directory)."""
+    patterns = []
     for words in _words(service_text or ""):
         words = _uncommented(words)
         if words and words[0] == "include":
-            for pattern in words[1:]:
-                pattern = pattern if pattern.startswith("/") else posixpath.join(posixpath.dirname(service_path),
-                                                                                  pattern)
-                if fnmatch.fnmatchcase(conf, posixpath.normpath(pattern)):
-                    return True
-    return False
+            patterns += [posixpath.normpath(p if p.startswith("/") else posixpath.join(posixpath.dirname(service_path),
+                                                                                       p)) for p in words[1:]]
+    return patterns
+
+
+def service_reads(conf: str, service_path: str, service_text: Optional[str]) -> bool:
+    """keepalived.service reads `conf`: it runs keepalived on it (`service_path`, see service_conf), or that file
+    includes it (an `include` line naming it, or a glob that matches it)."""
+    import fnmatch
+    return service_path == conf or any(fnmatch.fnmatchcase(conf, pattern)
+                                       for pattern in include_patterns(service_path, service_text))
+
+
+def _braced(words: List[str]) -> List[str]:
+    """Words with every brace a word of its own: `global_defs {x` and `global_defs { x }` read the same."""
+    return [part for word in words for part in re.split(r"([{}])", word) if part]
 
 
 def global_keywords(text: Optional[str]) -> FrozenSet[str]:
-    """The keywords set in the global_defs blocks of a keepalived file (what the admin's global_defs already say)."""
+    """The keywords set in the global_defs blocks of a keepalived file (what the admin's global_defs already say):
+    the first word of each line inside the block, or the first after its `{` (`global_defs { vrrp_priority -20 }`,
+    or `global_defs` with `{` on the next line, as keepalived reads them)."""
     found = set()
     depth = 0
-    inside = False
+    state = None  # "named": global_defs seen, its { not yet; "inside": within the block
     for words in _words(text or ""):
-        words = _uncommented(words)
-        if not words:
-            continue
-        if depth == 0 and words[0] == "global_defs":
-            inside = True
-        elif inside and depth == 1 and not words[0].startswith("}"):
-            found.add(words[0])
-        depth += sum(w.count("{") for w in words) - sum(w.count("}") for w in words)
-        if depth <= 0:
-            depth, inside = 0, False
+        first = True  # a keyword starts a line, or follows a brace
+        for word in _braced(_uncommented(words)):
+            if word in ("{", "}"):
+                depth = depth + 1 if word == "{" else max(0, depth - 1)
+                if word == "{" and state == "named" and depth == 1:
+                    state = "inside"
+                elif depth == 0:
+                    state = None
+                first = True
+                continue
+            if depth == 0 and word == "global_defs":
+                state = "named"
+            elif state == "inside" and depth == 1 and first:
+                found.add(word)
+            first = False
     return frozenset(found)
 
 

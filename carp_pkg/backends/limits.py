@@ -29,6 +29,14 @@ def _shared_addresses(config: CarpConfig, engine: str) -> List[Problem]:
     return problems
 
 
+def _linux_device(group: VhidGroup, where: str) -> List[Problem]:
+    """Linux device names have no ':' (dev_valid_name()); `eth0:1` is an address label, not a device."""
+    if ":" not in group.interface:
+        return []
+    return [Problem(f"{where}.interface", f"{group.interface!r} cannot be a Linux device (dev_valid_name() refuses "
+                                          "':'; eth0:1 is an address label): name the device itself")]
+
+
 def freebsd(config: CarpConfig) -> List[Problem]:
     """A VRRPv3 vhid has no unicast peer on FreeBSD: for a carpver 3 vhid ip_carp.c carp_ioctl_set() sets only the
     VRRP priority and interval, carp_nl_set() does not copy the peer, and ifconfig prints none on a `vrrp:` line;
@@ -64,6 +72,7 @@ def ucarp(config: CarpConfig) -> List[Problem]:
                                     "serve it (use a FreeBSD host for IPv6 VIPs, or remove this entry)"))
     for group in config.groups():
         where = config.where(group.interface, group.vhid)
+        problems += _linux_device(group, where)
         if len(group.addresses) > 1:
             shown = ", ".join(str(a) for a in group.addresses)
             problems.append(Problem(where, f"{label(group.interface, group.vhid)} has {len(group.addresses)} "
@@ -104,9 +113,7 @@ def keepalived(config: CarpConfig) -> List[Problem]:
     problems: List[Problem] = []
     for group in config.groups():
         where = config.where(group.interface, group.vhid)
-        if ":" in group.interface:
-            problems.append(Problem(f"{where}.interface", f"{group.interface!r} cannot be a Linux device (dev_valid_"
-                                    "name() refuses ':'; eth0:1 is an address label): name the device itself"))
+        problems += _linux_device(group, where)
         if not group.vrrp:
             problems.append(Problem(f"{where}.protocol", f"{label(group.interface, group.vhid)} is a CARP entry, "
                                     "and keepalived speaks VRRPv3, not CARP (carp-pkg never reinterprets one as "

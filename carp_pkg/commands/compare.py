@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from ..compare import ERROR, WARNING, compare
-from ..configxml import read_config_xml
+from ..configxml import ARGUMENT_HINTS, read_config_xml
 from ..validate import build_config
 
 NAME = "compare"
@@ -47,8 +47,8 @@ def _names(path_a: str, path_b: str):
 
 
 def run(args, ctx) -> int:
-    config_a = build_config(read_config_xml(args.host_a))
-    config_b = build_config(read_config_xml(args.host_b))
+    config_a = build_config(read_config_xml(args.host_a, hints=ARGUMENT_HINTS))
+    config_b = build_config(read_config_xml(args.host_b, hints=ARGUMENT_HINTS))
     name_a, name_b = _names(args.host_a, args.host_b)
     findings = compare(config_a, config_b, name_a, name_b)
     errors = sum(1 for f in findings if f.level == ERROR)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 from ..check import check
 from ..cli_helpers import add_backend_argument
-from ..errors import CarpError
+from ..errors import CarpError, EnvironmentProblem
+from ..fs import refuse_special_target
 from ..metrics import TEXTFILE_MODE, render_failure_metrics, render_metrics
 from .check import add_capture_arguments, read_host
 from .status import read_transitions
@@ -29,6 +32,9 @@ No password or digest is ever exported.
 When config.xml or the running state cannot be read, --output FILE is replaced by
 carp_collector_success 0 (a stale healthy file must not linger) and the error exits as usual.
 
+--output FILE is taken as given (not under --root, like --config). Its directory must exist (the
+collector's), and an existing FILE must be a regular file: a symlink, device or FIFO is refused (exit 6).
+
 From cron every minute: carp-pkg metrics --output /var/tmp/node_exporter/carp.prom
 
 example: carp-pkg --config examples/config.xml metrics --backend freebsd --against examples/ifconfig-freebsd14.txt
@@ -43,8 +49,10 @@ def add_arguments(parser) -> None:
 
 
 def run(args, ctx) -> int:
-    if args.output and not args.output.endswith(".prom"):
-        ctx.warn(f"{args.output}: node_exporter's textfile collector only reads files ending in .prom")
+    if args.output:
+        _check_output(args.output)
+        if not args.output.endswith(".prom"):
+            ctx.warn(f"{args.output}: node_exporter's textfile collector only reads files ending in .prom")
     try:
         config, running, maintenance = read_host(args, ctx)
     except CarpError:
@@ -57,3 +65,12 @@ def run(args, ctx) -> int:
     else:
         ctx.out.write(text)
     return 0
+
+
+def _check_output(path: str) -> None:
+    """Before anything is read: the collector's directory exists (never created here) and FILE is replaceable."""
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        raise EnvironmentProblem(f"--output {path}: the directory {directory} does not exist (give node_exporter's "
+                                 "--collector.textfile.directory)")
+    refuse_special_target(path)

@@ -42,6 +42,8 @@ own advertisements) the priority agree with it.
 A running capture can be piped in:
   tcpdump -i em0 -U -w - 'ip proto 112' | carp-pkg sniff -r - --count 5
 
+A live capture ends with Ctrl-C or SIGTERM, exit 0 as with tcpdump (nothing is undone: sniff changes nothing).
+
 example: carp-pkg sniff -r examples/ucarp-adverts.pcap --count 4
 example: carp-pkg --config /conf/config.xml sniff -r carp.pcap --json
 example: carp-pkg sniff em0

@@ -51,7 +51,7 @@ def _entry_fields(data) -> dict:
             fields[str(name)] = "on" if value else ""
         elif value is None:
             continue
-        elif isinstance(value, (str, int)):
+        elif isinstance(value, (str, int, float)):  # a number is checked as the text it is (1e3 is "1000.0")
             fields[str(name)] = str(value)
         else:
             fields[str(name)] = None  # nested: reported as "must be plain text"
@@ -123,7 +123,10 @@ def run(args, ctx) -> int:
         if not args.json:
             raise
         where = f"--entry-json {args.entry_json}" if args.entry_json else ctx.paths.config_xml
-        ctx.print_json({"ok": False, "problems": [{"where": where, "message": str(exc)}],
+        message = str(exc)
+        for prefix in (f"{where}: ", "--entry-json: "):
+            message = message[len(prefix):] if message.startswith(prefix) else message
+        ctx.print_json({"ok": False, "problems": [{"where": where, "message": message}],
                         **error_document(exc.message, exc.exit_code, exc.details)})
         return int(ExitCode.INVALID_CONFIG)
     if args.json:

@@ -87,8 +87,10 @@ def test_a_device_name_outside_the_os_rule_is_refused_with_its_place(tmp_path, f
 def test_real_device_names_are_accepted(tmp_path, name):
     config = tmp_path / "config.xml"
     config.write_text(config_with_device(name), encoding="utf-8")
-    result = run_cli(["--config", str(config), "validate"])
+    result = run_cli(["--config", str(config), "validate", "--backend", "freebsd"])
     assert result.code == 0, result.err
+    on_linux = run_cli(["--config", str(config), "validate", "--backend", "ucarp"])
+    assert (on_linux.code, "address label" in on_linux.err) == ((3, True) if ":" in name else (0, False)), on_linux.err
 
 
 @pytest.mark.parametrize("name", ["em1/x", "e$(id)", "a" * 16, "..", "em\u00e91"])
@@ -423,6 +425,75 @@ def test_the_entry_point_leaves_without_teardown_but_loses_no_output(tmp_path):
                                                                     "freebsd backend)\n"), small
     refused = _cli_process(["--config", str(config), "validate", "--backend", "ucarp"], env=buffered)
     assert refused.returncode == 3 and b"problems" in refused.stderr.splitlines()[0]
+
+
+ENTRY = "import sys; from carp_pkg.cli import entry_point; sys.argv[0] = 'carp-pkg'; entry_point()"
+CHECK_EXAMPLE = ["--config", "examples/config.xml", "check", "--backend", "freebsd", "--against",
+                 "examples/ifconfig-freebsd14.txt"]  # one vhid missing: WARNING (1)
+
+
+def _shell(script, *argv, **env):
+    """carp-pkg as $CARP inside a shell line, with buffered streams as a user's shell has them."""
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    environment.update(env)
+    command = f'CARP() {{ "{sys.executable}" -c "$ENTRY" "$@"; }}; {script}'
+    return subprocess.run(["bash", "-c", command, "shell", *argv], capture_output=True, timeout=60,
+                          cwd=os.path.dirname(REPO), env={**environment, "ENTRY": ENTRY})
+
+
+def _big_config(tmp_path, vhids=255):
+    entries = "".join(f"<config><ipaddress>10.{n // 250}.{n % 250}.1</ipaddress><netmask>32</netmask>"
+                      f"<vhid>{n % vhids + 1}</vhid><interface>lan</interface></config>" for n in range(3000))
+    path = tmp_path / "big.xml"
+    path.write_text(f"<pfsense><interfaces><lan><if>em1</if></lan></interfaces><installedpackages><carp>"
+                    f"{entries}</carp></installedpackages></pfsense>")
+    return str(path)
+
+
+def test_a_reader_that_goes_away_does_not_turn_a_critical_check_into_ok(tmp_path):
+    big = _big_config(tmp_path)  # 255 vhids, none running in the capture: CRITICAL (2), 25 kB of output
+    result = _shell('CARP --config "$1" check --backend freebsd --against examples/ifconfig-freebsd14.txt | true; '
+                    'exit "${PIPESTATUS[0]}"', big)
+    assert result.returncode == 2, result.stderr
+    small = _shell('CARP "$@" | true; exit "${PIPESTATUS[0]}"', *CHECK_EXAMPLE, PYTHONUNBUFFERED="1")
+    assert small.returncode == 1, small.stderr
+    refused = _shell('CARP --config "$1" validate --backend ucarp | true; exit "${PIPESTATUS[0]}"', big)
+    assert refused.returncode == 3, refused.stderr  # an invalid config stays invalid when nobody reads the answer
+
+
+@pytest.mark.parametrize("argv, code", [
+    (CHECK_EXAMPLE, 3),  # a check whose answer cannot be delivered is UNKNOWN
+    (["--config", "examples/config.xml", "validate", "--backend", "freebsd"], 6),
+    (["--version"], 6),
+    (["--help"], 6),
+    (["check", "--help"], 3),
+])
+def test_full_streams_give_one_documented_code_and_no_traceback(argv, code):
+    both = _shell('CARP "$@" >/dev/full 2>/dev/full', *argv)
+    assert both.returncode == code, both
+    only_stdout = _shell('CARP "$@" >/dev/full', *argv)
+    assert only_stdout.returncode == code
+    assert only_stdout.stderr.decode() == "carp-pkg: error: cannot write the output: No space left on device\n"
+
+
+def test_help_and_version_to_a_closed_pipe_are_success():
+    for argv in (["--version"], ["--help"], ["check", "--help"]):
+        result = _shell('CARP "$@" | true; exit "${PIPESTATUS[0]}"', *argv)
+        assert result.returncode == 0 and result.stderr == b"", (argv, result)
+
+
+def test_check_is_the_command_not_a_word_among_the_arguments():
+    usage = _cli_process(["--config", "check", "render", "--backend", "nope"])
+    assert usage.returncode == 2  # a usage error of render, not a Nagios UNKNOWN
+    document = _cli_process(["check", "--json", "--bogus"])
+    assert document.returncode == 3 and json.loads(document.stdout)["error"]["code"] == 3
+
+
+def test_a_name_the_terminal_cannot_encode_is_escaped_not_a_traceback(tmp_path):
+    result = _cli_process(["--config", str(tmp_path / "zürich.xml"), "check"], env={**os.environ,
+                                                                                    "PYTHONIOENCODING": "ascii"})
+    assert result.returncode == 3 and b"Traceback" not in result.stderr
+    assert b"z\\xfcrich.xml: no such file" in result.stdout
 
 
 # --- 11: SIGTERM mid-apply, stale staged copies ---------------------------------------------------------

@@ -1,0 +1,64 @@
+"""stdout and stderr as carp-pkg's commands see them: a reader that went away never changes a command's verdict.
+
+`carp-pkg check | true` or `validate | head -1` close the pipe while the command still prints: the rest of the
+output is dropped (EPIPE) and the command finishes with its own exit code (CRITICAL stays 2). A full or vanished
+disk (`>/dev/full`) is one error, raised once, exit 6 (3 for check); later output is dropped too, so nothing
+reports the same loss twice. Text the terminal's encoding cannot show is escaped, never a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, TextIO
+
+from .errors import EnvironmentProblem
+
+
+class OutputLost(EnvironmentProblem):
+    """The output could not be written (ENOSPC, EIO, ...): exit 6."""
+
+
+class TolerantStream:
+    def __init__(self, stream: TextIO):
+        self._stream = stream
+        self.broken = False
+        self.lost: Optional[OutputLost] = None
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            self._guard(self._stream.write, text)
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            self._guard(self._stream.flush)
+
+    def _guard(self, call, *args) -> None:
+        try:
+            call(*args)
+        except BrokenPipeError:
+            self.broken = True
+        except OSError as exc:
+            self.broken = True
+            self.lost = OutputLost(f"cannot write the output: {exc.strerror or exc}")
+            raise self.lost from None
+
+    def __getattr__(self, name):  # fileno, isatty, encoding, buffer...: the real stream's
+        return getattr(self._stream, name)
+
+
+def tolerant(stream: TextIO) -> TolerantStream:
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        try:
+            reconfigure(errors="backslashreplace")
+        except (OSError, ValueError):
+            pass
+    return TolerantStream(stream)
+
+
+def quietly(write, text: str) -> None:
+    """A last word on stderr that must not fail in turn (stderr may be full or closed too)."""
+    try:
+        write(text)
+    except (OSError, ValueError, OutputLost):
+        pass
