@@ -8,6 +8,9 @@ from typing import FrozenSet, Optional, Tuple
 MASK = "***"
 
 
+NO_LONGER_CONFIGURED = "is no longer in config.xml"  # why a running vhid goes (carp-pkg stop says its own)
+
+
 @dataclass(frozen=True)
 class Step:
     argv: Tuple[str, ...]

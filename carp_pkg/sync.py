@@ -15,7 +15,7 @@ from .fs import MAX_INPUT_BYTES
 from .fingerprint import applied_record, new_salt, parse_record, with_digests
 from .model import CarpConfig
 from .paths import CONFIG_XML, PFSENSE_BASE_INC, Paths
-from .plan import Plan, Step
+from .plan import NO_LONGER_CONFIGURED, Plan, Step
 from .running import HostFacts, RunningState
 from .script import SCRIPT_MODE, render_script
 from .system import System
@@ -173,7 +173,8 @@ def sync(system: System, paths: Paths, backend: Backend, lock_timeout: float = 3
 def teardown_plan(backend: Backend, running: RunningState) -> Plan:
     """Everything CARP that is running, removed; sysctls are left to their owner (deinstall restores them)."""
     plan = backend.plan(CarpConfig(), running)
-    return replace(plan, steps=tuple(s for s in plan.steps if s.argv[0] != "sysctl"), warnings=())
+    return replace(plan, steps=tuple(replace(s, why=s.why.replace(NO_LONGER_CONFIGURED, "is stopped (carp-pkg stop)"))
+                                     for s in plan.steps if s.argv[0] != "sysctl"), warnings=())
 
 
 def teardown(system: System, paths: Paths, backend: Backend, lock_timeout: float = 30.0) -> Plan:

@@ -128,7 +128,8 @@ def test_stop_dry_run_against_a_capture_lists_what_it_holds(root):
     dry = DryRunRunner(live)
     result = cli(root, dry, "stop", "--backend", "freebsd", "--dry-run", "--against", capture(root))
     assert result.code == 0, result.err
-    assert "ifconfig em0 inet 203.0.113.1 -alias" in result.out
+    assert "ifconfig em0 inet 203.0.113.1 -alias  # vhid 2 on em0 is stopped (carp-pkg stop)" in result.out
+    assert "no longer in config.xml" not in result.out  # config.xml is as it was: stop is the reason
     assert "ifconfig pfsync0 -syncdev -syncpeer down" in result.out
     assert "would remove 3 items" in result.out
     assert ("ifconfig",) not in live.calls

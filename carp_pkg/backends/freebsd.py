@@ -7,7 +7,7 @@ from typing import Callable, List, Optional, Tuple
 from ..errors import ConfigError
 from ..fingerprint import password_digest, password_to_set
 from ..model import CarpConfig, VhidGroup
-from ..plan import Plan, Step
+from ..plan import NO_LONGER_CONFIGURED, Plan, Step
 from ..running import HostFacts, RunningState, RunningVhid
 from . import commands as cmd
 from .base import Backend
@@ -208,7 +208,7 @@ def clears_password(group: VhidGroup, running: RunningVhid, salt: Optional[str])
 
 def removed_vhid_steps(running: RunningVhid) -> List[Step]:
     label = f"vhid {running.vhid} on {running.interface}"
-    return [Step(cmd.remove_address(running.interface, address), f"{label} is no longer in config.xml")
+    return [Step(cmd.remove_address(running.interface, address), f"{label} {NO_LONGER_CONFIGURED}")
             for address in running.addresses]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Tuple
 
 from ..model import CarpConfig, VhidGroup
-from ..plan import Plan, Step
+from ..plan import NO_LONGER_CONFIGURED, Plan, Step
 from ..running import HostFacts, RunningState, RunningVhid
 from . import commands as cmd
 from .base import Backend
@@ -85,7 +85,7 @@ class FreeBSDLegacy(Backend):
         names = assign_carp_interfaces(groups, running)
         kept = set(names.values())
         steps: List[Step] = [
-            Step((cmd.IFCONFIG, v.interface, "destroy"), f"vhid {v.vhid} ({v.interface}) is no longer in config.xml")
+            Step((cmd.IFCONFIG, v.interface, "destroy"), f"vhid {v.vhid} ({v.interface}) {NO_LONGER_CONFIGURED}")
             for v in running.vhids if v.interface.startswith("carp") and v.interface not in kept
         ]
         running_by_name = {v.interface: v for v in running.vhids}

@@ -50,7 +50,7 @@ from ..script import comment
 from ..validate import valid_device_name
 from ..model import CarpConfig, VhidGroup
 from ..paths import STATE_DIR
-from ..plan import Plan, PlannedFile, Step
+from ..plan import NO_LONGER_CONFIGURED, Plan, PlannedFile, Step
 from ..running import IPInterface, RunningState, RunningVhid
 from .base import Backend
 from .iproute import parse_ip_addr_json
@@ -463,7 +463,7 @@ class Ucarp(Backend):
         removed: List[str] = []
         for current in running.vhids:
             if (current.interface, current.vhid) not in wanted:
-                steps += self._stop_steps(current, state_dir, "is no longer in config.xml")
+                steps += self._stop_steps(current, state_dir, NO_LONGER_CONFIGURED)
                 removed += InstanceFiles(instance_dir(state_dir), current.interface, current.vhid).all()
         for group in config.groups():
             group_steps, group_files = self._group_changes(group, running, state_dir, host_addresses, config.preempt)
