@@ -6,7 +6,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Callable, List, Tuple
 
-from .errors import CommandError, ExitCode, Interrupted
+from .errors import CarpError, CommandError, ExitCode, Interrupted
 from .plan import Plan, Step
 from .system import Runner
 
@@ -34,7 +34,7 @@ def roll_back(done: List[Step], runner: Runner) -> Rollback:
         try:
             runner.run(step.undo, display=step.undo)
             undone.append(step)
-        except CommandError as exc:
+        except CarpError as exc:  # a failed undo, or one that could not run at all: the rest is still undone
             left.append(f"undo failed ({step.why}): {' '.join(step.undo)}: {exc.details[0] if exc.details else exc}")
     return Rollback(tuple(undone), tuple(left))
 
@@ -46,16 +46,18 @@ def apply_plan(plan: Plan, runner: Runner, before_rollback: Callable[[], None] =
     for number, step in enumerate(plan.steps, start=1):
         try:
             runner.run(step.argv, display=step.shown())
-        except CommandError as exc:
+        except CarpError as exc:  # the step failed, or could not run at all (a missing tool: exit 6)
             before_rollback()
             rollback = roll_back(done, runner)
-            details = [f"reason: {d}" for d in exc.details]
+            details = [f"reason: {d}" for d in (exc.details if isinstance(exc, CommandError) else (exc.message,))]
             details.append(f"rolled back {len(rollback.undone)} of the {len(done)} finished steps")
             details += list(rollback.left)
             if not rollback.left:
                 details.append("the host is back in its previous state; the rc script was not changed")
-            raise ApplyError(f"step {number} of {len(plan.steps)} failed ({step.why}): {_shown(step)}",
-                             tuple(details)) from None
+            failure = ApplyError(f"step {number} of {len(plan.steps)} failed ({step.why}): {_shown(step)}",
+                                 tuple(details))
+            failure.exit_code = exc.exit_code
+            raise failure from None
         except KeyboardInterrupt as interruption:
             before_rollback()
             rollback = roll_back(done, runner)

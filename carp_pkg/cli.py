@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable, List, Optional, TextIO, Tuple
 from . import __version__
 from .commands import COMMANDS
 from .errors import CarpError, ExitCode, Terminated, UsageError, error_document
-from .streams import OutputLost, quietly, tolerant
+from .streams import OutputLost, gone, quietly, tolerant
 from .text import printable
 from .paths import CONFIG_ENV, PLATFORM_FILE, Paths, default_config
 
@@ -59,6 +59,10 @@ class Context:
         if self._system is None:
             self._system = self._make_system()
         return self._system
+
+    def output_gone(self) -> bool:
+        """The reader of stdout went away (EPIPE) or it could not be written: streaming commands stop."""
+        return gone(self.out)
 
     def with_system(self, system: "System") -> "Context":
         return Context(self.paths, system, self.out, self.err)
@@ -209,6 +213,8 @@ class Reporter:
         if self.wants_json:
             # one line: streaming commands (sniff, events --follow) print one JSON object per line
             quietly(out.write, json.dumps(error_document(message, code, details)) + "\n")
+            if gone(out):  # stdout itself was lost (a full disk): say it where it can be read
+                quietly(err.write, "carp-pkg: " + label + printable(message) + "\n")
         else:
             lines = (printable(message), *("  " + printable(d) for d in details))
             quietly(err.write, "carp-pkg: " + label + "\n".join(lines) + "\n")
@@ -291,7 +297,7 @@ def install_process_guards() -> None:
     """What the carp-pkg process sets up before any command: umask, usable streams, SIGTERM."""
     os.umask(0o022)  # modes are set explicitly; this only guards what child processes create
     _open_streams()
-    sys.stdout, sys.stderr = tolerant(sys.stdout), tolerant(sys.stderr)
+    sys.stdout, sys.stderr = tolerant(sys.stdout), tolerant(sys.stderr, strict=False)
     for number in (signal.SIGTERM, signal.SIGHUP):  # roll back an apply like Ctrl-C does (an SSH drop is a SIGHUP)
         signal.signal(number, _raise_terminated)
 

@@ -306,7 +306,7 @@ class Installer:
         if self.system.dry_run:
             running, _ = observe(self.backend, self.system, self.paths)
             plan = teardown_plan(self.backend, running)
-            decisions = tuple(d for d in self.file_decisions(reading, manifest) if d.target != CONFIG_LOCK)
+            decisions = self.file_decisions(reading, manifest)  # the lock too: the real run removes it last
             decisions += self.backend_file_decisions()
             would = parsed
             for decision in decisions:

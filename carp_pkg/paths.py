@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import posixpath
 from dataclasses import dataclass
 from typing import Callable, Mapping, Optional, Tuple
 
@@ -48,8 +49,9 @@ class Paths:
     config_default: Optional[str] = None  # the platform's default, decided once by the CLI (default_config)
 
     def under_root(self, target_path: str) -> str:
-        """Where a target path (as seen on the firewall) lives on this machine."""
-        return os.path.join(self.root, target_path.lstrip("/"))
+        """Where a target path (as seen on the firewall) lives on this machine: never outside root, whatever `..`
+        the path holds (a DAEMON_ARGS `-f /../../x` read from the target names the target's /x)."""
+        return os.path.join(self.root, posixpath.normpath("/" + target_path).lstrip("/"))
 
     @property
     def config_xml(self) -> str:

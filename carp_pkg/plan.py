@@ -9,6 +9,7 @@ MASK = "***"
 
 
 NO_LONGER_CONFIGURED = "is no longer in config.xml"  # why a running vhid goes (carp-pkg stop says its own)
+PFSYNC_UNWANTED = "no VIP asks for pfsync any more"  # why pfsync goes down (likewise)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 `carp-pkg check | true` or `validate | head -1` close the pipe while the command still prints: the rest of the
 output is dropped (EPIPE) and the command finishes with its own exit code (CRITICAL stays 2). A full or vanished
-disk (`>/dev/full`) is one error, raised once, exit 6 (3 for check); later output is dropped too, so nothing
-reports the same loss twice. Text the terminal's encoding cannot show is escaped, never a traceback.
+disk (`>/dev/full`) on stdout is one error, raised once, exit 6 (3 for check); later output is dropped too, so
+nothing reports the same loss twice. On stderr (warnings, progress, `sync -v`) any write error only drops the text. Text the terminal's encoding cannot show is escaped, never a traceback.
 """
 
 from __future__ import annotations
@@ -18,8 +18,12 @@ class OutputLost(EnvironmentProblem):
 
 
 class TolerantStream:
-    def __init__(self, stream: TextIO):
+    """strict: a write error other than EPIPE is OutputLost (stdout: the answer itself was lost); not strict, every
+    write error just drops the output (stderr: warnings and progress must not turn a success into a failure)."""
+
+    def __init__(self, stream: TextIO, strict: bool = True):
         self._stream = stream
+        self.strict = strict
         self.broken = False
         self.lost: Optional[OutputLost] = None
 
@@ -40,20 +44,26 @@ class TolerantStream:
         except OSError as exc:
             self.broken = True
             self.lost = OutputLost(f"cannot write the output: {exc.strerror or exc}")
-            raise self.lost from None
+            if self.strict:
+                raise self.lost from None
 
     def __getattr__(self, name):  # fileno, isatty, encoding, buffer...: the real stream's
         return getattr(self._stream, name)
 
 
-def tolerant(stream: TextIO) -> TolerantStream:
+def tolerant(stream: TextIO, strict: bool = True) -> TolerantStream:
     reconfigure = getattr(stream, "reconfigure", None)
     if reconfigure is not None:
         try:
             reconfigure(errors="backslashreplace")
         except (OSError, ValueError):
             pass
-    return TolerantStream(stream)
+    return TolerantStream(stream, strict)
+
+
+def gone(stream) -> bool:
+    """Nobody reads this stream any more, or it cannot be written: streaming commands stop."""
+    return bool(getattr(stream, "broken", False))
 
 
 def quietly(write, text: str) -> None:

@@ -15,7 +15,7 @@ from .fs import MAX_INPUT_BYTES
 from .fingerprint import applied_record, new_salt, parse_record, with_digests
 from .model import CarpConfig
 from .paths import CONFIG_XML, PFSENSE_BASE_INC, Paths
-from .plan import NO_LONGER_CONFIGURED, Plan, Step
+from .plan import NO_LONGER_CONFIGURED, PFSYNC_UNWANTED, Plan, Step
 from .running import HostFacts, RunningState
 from .script import SCRIPT_MODE, render_script
 from .system import System
@@ -173,8 +173,11 @@ def sync(system: System, paths: Paths, backend: Backend, lock_timeout: float = 3
 def teardown_plan(backend: Backend, running: RunningState) -> Plan:
     """Everything CARP that is running, removed; sysctls are left to their owner (deinstall restores them)."""
     plan = backend.plan(CarpConfig(), running)
-    return replace(plan, steps=tuple(replace(s, why=s.why.replace(NO_LONGER_CONFIGURED, "is stopped (carp-pkg stop)"))
-                                     for s in plan.steps if s.argv[0] != "sysctl"), warnings=())
+    def why(step: Step) -> str:  # config.xml is as it was: stop is the reason
+        return (step.why.replace(NO_LONGER_CONFIGURED, "is stopped (carp-pkg stop)")
+                .replace(PFSYNC_UNWANTED, "pfsync is stopped (carp-pkg stop)"))
+
+    return replace(plan, steps=tuple(replace(s, why=why(s)) for s in plan.steps if s.argv[0] != "sysctl"), warnings=())
 
 
 def teardown(system: System, paths: Paths, backend: Backend, lock_timeout: float = 30.0) -> Plan:

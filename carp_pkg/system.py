@@ -175,12 +175,17 @@ class System:
             return
         ensure_directory(os.path.dirname(self.paths.lock), PUBLIC_DIR_MODE)
         try:
-            fd = os.open(self.paths.lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, LOCK_FILE_MODE)
+            fd = os.open(self.paths.lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                         LOCK_FILE_MODE)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise LockError(f"the config lock {self.paths.lock} is a symbolic link; refusing to follow it "
                                 "(someone may be attacking this host: remove the link)") from None
             raise EnvironmentProblem(f"cannot open the config lock {self.paths.lock}: {exc.strerror}") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise EnvironmentProblem(f"the config lock {self.paths.lock} is not a regular file (a FIFO or a device); "
+                                     "refusing to use it (remove it: pfSense and carp-pkg create it as a file)")
         handle = os.fdopen(fd, "r+")
         try:
             deadline = self.clock() + timeout_s

@@ -1663,3 +1663,20 @@ def test_an_offset_that_is_no_time_zone_is_refused(tmp_path, text):
         record.parse_time(text)
     assert run_cli(["--root", str(tmp_path), "events", "--since", text]).code == 2
     assert record.parse_time("2025-06-01T12:00:00-23:59") == pytest.approx(1748779200.0 + 23 * 3600 + 59 * 60)
+
+
+@pytest.mark.parametrize("plant", ["fifo", "link", "directory"])
+def test_a_planted_transitions_file_is_never_replaced_and_the_event_is_still_logged(tmp_path, plant):
+    state = tmp_path / "var" / "db" / "carp-pkg"
+    state.mkdir(parents=True, mode=0o700)
+    target = state / "transitions.json"
+    victim = tmp_path / "victim"
+    {"fifo": lambda: os.mkfifo(target), "link": lambda: os.symlink(str(victim), target),
+     "directory": lambda: target.mkdir()}[plant]()
+    before = os.lstat(target)
+    result = event(tmp_path, "interface=eth0", "vhid=1", "state=MASTER", source="manual", extra=("--no-hooks",))
+    assert result.code == 6 and "is not a regular file" in result.err and "the event is in" in result.err
+    assert (os.lstat(target).st_mode, os.lstat(target).st_ino) == (before.st_mode, before.st_ino)
+    assert not victim.exists()
+    lines = (state / "events.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["state"] == "MASTER"

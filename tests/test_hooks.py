@@ -386,3 +386,16 @@ def test_install_modes_do_not_depend_on_the_umask(firewall):
     assert modes[MANIFEST] == 0o600 and modes["var/db/carp-pkg"] == 0o700
     assert modes["usr/local/pkg"] == 0o755 and modes["etc/inc/priv"] == 0o755
     assert modes["tmp/config.lock"] == 0o644
+
+
+def test_deinstall_dry_run_lists_every_file_the_real_run_removes(root):
+    from carp_pkg.system import DryRunRunner
+    assert cli(root, host_runner(BARE_HOST, SYSCTLS_BEFORE), "install", "--backend", "freebsd").code == 0
+    dry = cli(root, DryRunRunner(host_runner(BARE_HOST, SYSCTLS_BEFORE)), "deinstall", "--backend", "freebsd",
+              "--dry-run", "--json")
+    real = cli(root, host_runner(BARE_HOST, SYSCTLS_BEFORE), "deinstall", "--backend", "freebsd", "--json")
+    assert dry.code == real.code == 0, dry.err + real.err
+    would, did = json.loads(dry.out)["would_remove"], json.loads(real.out)["removed"]
+    assert set(would) <= set(did) and "/tmp/config.lock" in would  # install created it on this bare root
+    # what the real run removed beyond the list: only the directories those files were in, once empty
+    assert all(any(path.startswith(extra + "/") for path in would) for extra in set(did) - set(would))

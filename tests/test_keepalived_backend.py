@@ -934,6 +934,26 @@ def test_global_defs_in_an_included_file_count_and_real_time_scheduling_is_warne
     assert "set `vrrp_rt_priority`" in warning and "replace it with `vrrp_priority -20`" in warning
 
 
+def test_odd_files_an_include_matches_are_skipped_and_nothing_outside_root_is_read(tmp_path):
+    root = tmp_path / "root"
+    main = "include /etc/keepalived/conf.d/*.conf\n" + ADMIN_CONF
+    host = systemd_host(root, main=main)
+    conf_d = root / "etc" / "keepalived" / "conf.d"
+    conf_d.mkdir()
+    outside = tmp_path / "outside.conf"
+    outside.write_text("global_defs {\n    vrrp_rt_priority 40\n}\ninclude /etc/keepalived/carp-pkg.conf\n")
+    os.mkfifo(conf_d / "fifo.conf")
+    os.symlink("/nonexistent.conf", conf_d / "dangling.conf")
+    os.symlink(str(outside), conf_d / "outward.conf")
+    (conf_d / "dir.conf").mkdir()
+    assert not any("vrrp_rt_priority" in w for w in warnings_of(host))  # and no exit 3 for a FIFO or a dangling link
+    defaults = root / "etc" / "default"
+    defaults.mkdir(parents=True)
+    (defaults / "keepalived").write_text(f'DAEMON_ARGS="-f /../../../../../../..{outside}"\n')
+    with pytest.raises(EnvironmentProblem, match="does not read carp-pkg's file"):  # ROOT/.../outside.conf: absent
+        warnings_of(host)  # read outside --root, the file would include carp-pkg's and warn about vrrp_rt_priority
+
+
 @pytest.mark.parametrize("check_rc, code", [(0, 0), (6, 0), (5, 5), (1, 1)])
 def test_the_service_check_accepts_only_script_security_warnings(tmp_path, fake_bin, check_rc, code):
     result = fake_bin.run(service_check_argv(str(tmp_path / "keepalived.conf")), check_rc=check_rc)

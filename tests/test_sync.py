@@ -95,6 +95,26 @@ def test_a_failing_step_stops_undoes_and_keeps_the_previous_script(root):
     assert "lan-secret" not in result.err
 
 
+def test_a_step_that_cannot_run_at_all_is_undone_like_a_failure_with_its_own_code(root):
+    """A tool missing halfway through (RealRunner: EnvironmentProblem, exit 6) must not leave the host half-changed."""
+    from carp_pkg.errors import EnvironmentProblem
+    rc_script(root).parent.mkdir(parents=True)
+    rc_script(root).write_text("#!/bin/sh\n# previous script\n")
+
+    def fail(argv):
+        if argv[:3] == ("ifconfig", "em0", "inet"):
+            raise EnvironmentProblem("command not found: ifconfig (is it on PATH?)")
+        return None
+
+    runner = host_runner(BARE_HOST, {"net.inet.carp.preempt": 0}, fail=fail)
+    result = sync(root, runner)
+    assert result.code == 6, result.err
+    assert "step 4 of 6 failed" in result.err and "command not found: ifconfig" in result.err
+    assert "rolled back 1 of the 3 finished steps" in result.err
+    assert runner.mutating_calls[-1] == ("ifconfig", "em1", "inet", "192.168.1.1", "-alias")
+    assert rc_script(root).read_text() == "#!/bin/sh\n# previous script\n"
+
+
 def test_lock_held_elsewhere_times_out_with_the_lock_code_and_changes_nothing(root):
     lock_path = root / "tmp" / "config.lock"
     lock_path.parent.mkdir()
@@ -397,3 +417,11 @@ def test_on_pfsense_carp_allowed_0_at_sync_time_says_why(root):
     (plain / "conf" / "config.xml").write_text((root / "conf" / "config.xml").read_text())
     assert "net.inet.carp.allow is 0" not in sync(plain, host_runner(SEED_RUNNING, {**SYSCTLS,
                                                                                   "net.inet.carp.allow": 0})).err
+
+
+def test_a_fifo_at_the_config_lock_is_refused_with_its_path_not_a_stream_error(root):
+    lock_path = root / "tmp" / "config.lock"
+    lock_path.parent.mkdir()
+    os.mkfifo(lock_path)
+    result = sync(root, host_runner(BARE_HOST))
+    assert result.code == 6 and f"the config lock {lock_path} is not a regular file" in result.err

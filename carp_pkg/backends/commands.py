@@ -6,7 +6,7 @@ import ipaddress
 from typing import List, Optional, Tuple
 
 from ..model import CARP_DEFAULT_PEER, CARP_DEFAULT_PEER6, CarpConfig, PfsyncSettings, VhidGroup
-from ..plan import Step
+from ..plan import PFSYNC_UNWANTED, Step
 from ..running import IPInterface, RunningPfsync, RunningState, RunningVhid
 
 IFCONFIG = "ifconfig"
@@ -238,7 +238,7 @@ def pfsync_down_steps(previous: Optional[RunningPfsync]) -> List[Step]:
     """Take pfsync off its sync device and unicast peer, when it has either (`-syncdev -syncpeer down`)."""
     if previous is None or not (previous.syncdev or unicast_of(previous.syncpeer, PFSYNC_DEFAULT_PEER)):
         return []
-    return [Step(PFSYNC_DOWN, "no VIP asks for pfsync any more", undo=pfsync_restore(previous))]
+    return [Step(PFSYNC_DOWN, PFSYNC_UNWANTED, undo=pfsync_restore(previous))]
 
 
 def pfsync_needs_setup(settings: PfsyncSettings, running: Optional[RunningPfsync]) -> bool:

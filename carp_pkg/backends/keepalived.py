@@ -39,7 +39,7 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import FrozenSet, Iterable, List, Mapping, Optional, Tuple
 
-from ..errors import EnvironmentProblem
+from ..errors import CarpError, EnvironmentProblem
 from ..events.invocation import event_argv
 from ..model import CARP_DEFAULT_PEER, CARP_DEFAULT_PEER6, CarpConfig
 from ..paths import Paths
@@ -501,8 +501,10 @@ class Keepalived(Backend):
     @staticmethod
     def _included_globals(system, paths, service_conf: str, text: Optional[str]) -> FrozenSet[str]:
         """global_defs keywords of the files keepalived.conf includes (one level; carp-pkg's own file aside), where
-        admins often keep them (`include /etc/keepalived/conf.d/*.conf`)."""
+        admins often keep them (`include /etc/keepalived/conf.d/*.conf`). Only for sync's advice: a match that is
+        not a readable regular file inside --root (a dangling or outward link, a FIFO, a directory) is skipped."""
         import fnmatch
+        root = os.path.realpath(paths.root)
         found: FrozenSet[str] = frozenset()
         for pattern in kc.include_patterns(service_conf, text):
             directory, name = posixpath.split(pattern)
@@ -510,8 +512,15 @@ class Keepalived(Backend):
                 continue  # a glob in a directory part: not followed
             for entry in system.list_dir(paths.under_root(directory)):
                 target = posixpath.join(directory, entry)
-                if fnmatch.fnmatchcase(entry, name) and target != kc.CONF:
-                    found |= kc.global_keywords(system.read_text(paths.under_root(target)))
+                if not fnmatch.fnmatchcase(entry, name) or target == kc.CONF:
+                    continue
+                real = os.path.realpath(paths.under_root(target))
+                if os.path.commonpath([root, real]) != root or not os.path.isfile(real):
+                    continue
+                try:
+                    found |= kc.global_keywords(system.read_text(real))
+                except CarpError:
+                    continue
         return found
 
     def read_running(self, system, paths) -> KeepalivedRunning:

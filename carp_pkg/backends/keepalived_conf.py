@@ -409,7 +409,7 @@ def service_conf(defaults_text: Optional[str]) -> str:
             chosen = word.split("=", 1)[1]
         elif word.startswith("-f") and not word.startswith("--") and len(word) > 2:
             chosen = word[2:]
-    return chosen
+    return posixpath.normpath(posixpath.join("/", chosen))  # keepalived.service runs in /
 
 
 def include_patterns(service_path: str, service_text: Optional[str]) -> List[str]:

@@ -166,7 +166,7 @@ def run(args, ctx) -> int:
     if not args.json:
         ctx.err.write(f"carp-pkg: following {log.path} (Ctrl-C to stop); now {format_time(time.time())}\n")
     try:
-        for entry in log.follow(lambda: False):
+        for entry in log.follow(ctx.output_gone):  # `events --follow | head -1` ends once the reader has gone
             show(entry)
     except KeyboardInterrupt:
         return 0

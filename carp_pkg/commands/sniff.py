@@ -15,6 +15,7 @@ from typing import BinaryIO, FrozenSet, Iterable, List, Optional, Sequence, Tupl
 from ..system import StreamingProcess
 from ..errors import ConfigError, EnvironmentProblem, UsageError
 from ..fs import open_input
+from ..streams import gone
 from ..model import CarpConfig, VhidGroup
 from ..wire.carp import HMAC_MISMATCH, HMAC_OK, Advertisement, verify
 from ..wire.ip import MalformedPacket, OtherProtocol
@@ -349,7 +350,7 @@ def show(
             row = describe(adv, config_groups, timestamp)
             _write(ctx, json.dumps(row, sort_keys=True) if as_json else format_row(row))
         shown += 1
-        if count is not None and shown >= count:
+        if (count is not None and shown >= count) or gone(ctx.out):  # `sniff em0 | head`: nobody reads on
             break
     return shown, skipped
 

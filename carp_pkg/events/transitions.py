@@ -16,6 +16,7 @@ and rewritten atomically (temp file, rename); a damaged file is started afresh r
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -75,13 +76,15 @@ def read(state_dir: str) -> Table:
         fd = os.open(path_in(state_dir), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return {}
-    with os.fdopen(fd, "rb") as handle:
-        try:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                return {}
-            data = handle.read(MAX_BYTES + 1)
-        except OSError:
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # before any read: a directory, FIFO or device reads as empty
             return {}
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except OSError:
+        return {}
+    finally:
+        os.close(fd)
     return parse(data.decode("utf-8", "replace")) if len(data) <= MAX_BYTES else {}
 
 
@@ -111,6 +114,7 @@ def write(state_dir: str, table: Table) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             os.fchmod(handle.fileno(), MODE)
             json.dump(table, handle, separators=(",", ":"), sort_keys=True)
+        _refuse_special(path_in(state_dir))
         os.replace(temp, path_in(state_dir))
     except BaseException:
         try:
@@ -118,6 +122,18 @@ def write(state_dir: str, table: Table) -> None:
         except OSError:
             pass
         raise
+
+
+def _refuse_special(path: str) -> None:
+    """A rename over a link, FIFO, device or directory would replace it: refused as an OSError, which `event`
+    reports after the event is already in the log."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        raise OSError(errno.EPERM, "it is not a regular file (a link, FIFO, device or directory); refusing to "
+                                   "replace it")
 
 
 def previous_state(table: Table, interface: str, vhid: int) -> Optional[str]:

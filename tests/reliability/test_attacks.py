@@ -489,6 +489,29 @@ def test_check_is_the_command_not_a_word_among_the_arguments():
     assert document.returncode == 3 and json.loads(document.stdout)["error"]["code"] == 3
 
 
+def test_events_follow_ends_once_its_reader_has_gone(tmp_path):
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    command = (f'"{sys.executable}" -c "$ENTRY" --root "$1" events --follow | head -1; exit "${{PIPESTATUS[0]}}"')
+    follower = subprocess.Popen(["bash", "-c", command, "shell", str(tmp_path)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, cwd=os.path.dirname(REPO), env={**environment, "ENTRY": ENTRY})
+    try:
+        for _ in range(40):
+            if (tmp_path / "var" / "db" / "carp-pkg").exists() or follower.poll() is not None:
+                break
+            time.sleep(0.1)
+        for state in ("MASTER", "BACKUP", "MASTER", "BACKUP"):
+            recorded = run_cli(["--root", str(tmp_path), "event", "--source", "manual", "--no-hooks",
+                                "interface=em0", "vhid=1", f"state={state}"])
+            assert recorded.code == 0, recorded.err
+            time.sleep(0.3)
+        out, err = follower.communicate(timeout=10)  # it must not run on until a timeout
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+    assert follower.returncode == 0, err
+    assert out.decode().count("\n") == 1 and "em0 vhid 1" in out.decode()
+
+
 def test_a_name_the_terminal_cannot_encode_is_escaped_not_a_traceback(tmp_path):
     result = _cli_process(["--config", str(tmp_path / "zürich.xml"), "check"], env={**os.environ,
                                                                                     "PYTHONIOENCODING": "ascii"})
