@@ -934,6 +934,16 @@ def test_global_defs_in_an_included_file_count_and_real_time_scheduling_is_warne
     assert "set `vrrp_rt_priority`" in warning and "replace it with `vrrp_priority -20`" in warning
 
 
+def test_an_include_inside_global_defs_counts_as_its_body(tmp_path):
+    main = ADMIN_CONF.replace("    enable_script_security\n", "    enable_script_security\n    include rt.conf\n")
+    host = systemd_host(tmp_path, main=main)
+    (tmp_path / "etc" / "keepalived" / "rt.conf").write_text("vrrp_rt_priority 5\n")
+    [warning] = warnings_of(host)
+    assert "set `vrrp_rt_priority`" in warning
+    (tmp_path / "etc" / "keepalived" / "rt.conf").write_text("vrrp_priority -20\n")
+    assert warnings_of(host) == ()
+
+
 def test_odd_files_an_include_matches_are_skipped_and_nothing_outside_root_is_read(tmp_path):
     root = tmp_path / "root"
     main = "include /etc/keepalived/conf.d/*.conf\n" + ADMIN_CONF

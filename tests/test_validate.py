@@ -329,6 +329,21 @@ def test_entry_json_validates_one_gui_entry(root, monkeypatch):
     assert json.loads(result.out)["problems"] == [{"where": "config[0].vhid", "message": "0 is outside 1-255"}]
 
 
+@pytest.mark.parametrize("posted, where, message", [
+    ('{"ipaddress": "192.168.1.7", "vhid": "7", "vhid": "0"}', "--entry-json -",
+     "the field 'vhid' is given twice; give each field once"),
+    ('[]', "--entry-json -", "expected a JSON object of field names to values"),
+    ('{"ipaddress": "192.168.1.7", "vhid": 1e3}', "config[0].vhid", "'1000.0' is not a whole number"),
+])
+def test_entry_json_says_what_is_wrong_with_the_posted_text_once(root, monkeypatch, posted, where, message):
+    import io
+    import json
+    monkeypatch.setattr("sys.stdin", io.StringIO(posted))
+    result = run_cli(["--root", str(root), "validate", "--entry-json", "-", "--json", "--backend", "freebsd"])
+    assert result.code == 3
+    assert {"where": where, "message": message} in json.loads(result.out)["problems"], result.out
+
+
 @pytest.mark.parametrize("backend, message", [
     ("freebsd-legacy", "config[0].peer: vhid 5 on em1 asks for a unicast peer, but FreeBSD 5.4-9 (the freebsd-legacy "
                        "backend) has no unicast CARP"),

@@ -138,6 +138,29 @@ SERVICE_CHECK_SNIPPET = (
 )
 
 
+def _included_texts(system, paths, patterns) -> Iterable[str]:
+    """The texts of the regular files inside --root that the include patterns match (a glob in the last part only)."""
+    import fnmatch
+    root = os.path.realpath(paths.root)
+    for pattern in patterns:
+        directory, name = posixpath.split(pattern)
+        if any(c in directory for c in "*?["):
+            continue  # a glob in a directory part: not followed
+        for entry in system.list_dir(paths.under_root(directory)):
+            target = posixpath.join(directory, entry)
+            if not fnmatch.fnmatchcase(entry, name) or target == kc.CONF:
+                continue
+            real = os.path.realpath(paths.under_root(target))
+            if os.path.commonpath([root, real]) != root or not os.path.isfile(real):
+                continue
+            try:
+                text = system.read_text(real)
+            except CarpError:
+                continue
+            if text is not None:
+                yield text
+
+
 # --- where carp-pkg keeps keepalived's files ----------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -501,26 +524,13 @@ class Keepalived(Backend):
     @staticmethod
     def _included_globals(system, paths, service_conf: str, text: Optional[str]) -> FrozenSet[str]:
         """global_defs keywords of the files keepalived.conf includes (one level; carp-pkg's own file aside), where
-        admins often keep them (`include /etc/keepalived/conf.d/*.conf`). Only for sync's advice: a match that is
-        not a readable regular file inside --root (a dangling or outward link, a FIFO, a directory) is skipped."""
-        import fnmatch
-        root = os.path.realpath(paths.root)
+        admins often keep them: a whole file (`include /etc/keepalived/conf.d/*.conf`), or the body of global_defs
+        (`global_defs { include rt.conf }`). Only for sync's advice: a match that is not a readable regular file
+        inside --root (a dangling or outward link, a FIFO, a directory) is skipped."""
         found: FrozenSet[str] = frozenset()
-        for pattern in kc.include_patterns(service_conf, text):
-            directory, name = posixpath.split(pattern)
-            if any(c in directory for c in "*?["):
-                continue  # a glob in a directory part: not followed
-            for entry in system.list_dir(paths.under_root(directory)):
-                target = posixpath.join(directory, entry)
-                if not fnmatch.fnmatchcase(entry, name) or target == kc.CONF:
-                    continue
-                real = os.path.realpath(paths.under_root(target))
-                if os.path.commonpath([root, real]) != root or not os.path.isfile(real):
-                    continue
-                try:
-                    found |= kc.global_keywords(system.read_text(real))
-                except CarpError:
-                    continue
+        for in_global_defs in (False, True):
+            for included in _included_texts(system, paths, kc.include_patterns(service_conf, text, in_global_defs)):
+                found |= kc.global_keywords("global_defs {\n" + included + "\n}\n" if in_global_defs else included)
         return found
 
     def read_running(self, system, paths) -> KeepalivedRunning:

@@ -412,15 +412,34 @@ def service_conf(defaults_text: Optional[str]) -> str:
     return posixpath.normpath(posixpath.join("/", chosen))  # keepalived.service runs in /
 
 
-def include_patterns(service_path: str, service_text: Optional[str]) -> List[str]:
-    """The absolute patterns of a keepalived file's `include` lines (a relative one is from the file's directory)."""
+def include_patterns(service_path: str, service_text: Optional[str], in_global_defs: bool = False) -> List[str]:
+    """The absolute patterns of a keepalived file's `include` lines (a relative one is from the file's directory);
+    in_global_defs: only those inside a global_defs block (what they include is global_defs' body)."""
     patterns = []
-    for words in _words(service_text or ""):
-        words = _uncommented(words)
-        if words and words[0] == "include":
+    for words, inside in _lines_with_block(service_text or ""):
+        if words and words[0] == "include" and inside == in_global_defs:
             patterns += [posixpath.normpath(p if p.startswith("/") else posixpath.join(posixpath.dirname(service_path),
                                                                                        p)) for p in words[1:]]
     return patterns
+
+
+def _lines_with_block(text: str):
+    """Each uncommented line's words, and whether the line is directly inside a global_defs block."""
+    depth, state = 0, None
+    for words in _words(text):
+        words = _uncommented(words)
+        yield words, state == "inside" and depth == 1
+        for word in _braced(words):
+            if word == "{":
+                depth += 1
+                if state == "named" and depth == 1:
+                    state = "inside"
+            elif word == "}":
+                depth = max(0, depth - 1)
+                if depth == 0:
+                    state = None
+            elif depth == 0 and word == "global_defs":
+                state = "named"
 
 
 def service_reads(conf: str, service_path: str, service_text: Optional[str]) -> bool:

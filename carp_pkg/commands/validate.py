@@ -61,11 +61,28 @@ def _entry_fields(data) -> dict:
 MAX_ENTRY_BYTES = 1024 * 1024  # one posted GUI entry is a few hundred bytes
 
 
+class _RepeatedField(Exception):
+    pass
+
+
+def _unique_fields(pairs) -> dict:
+    """A JSON object whose fields are each given once (json.loads would silently keep the last of two)."""
+    fields = {}
+    for name, value in pairs:
+        if name in fields:
+            raise _RepeatedField(name)
+        fields[name] = value
+    return fields
+
+
 def _read_entry(source: str, ctx):
     """The posted entry as a RawConfig, and the problems found before validation proper."""
     text = read_bounded(source, MAX_ENTRY_BYTES, "JSON entry")
     try:
-        data = json.loads(text.decode("utf-8"))
+        data = json.loads(text.decode("utf-8"), object_pairs_hook=_unique_fields)
+    except _RepeatedField as exc:
+        raise ConfigError(f"--entry-json {source}: the field {shorten(str(exc), 60)!r} is given twice; give each "
+                          "field once") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ConfigError(f"--entry-json {source}: not a JSON object ({shorten(str(exc), 120)})") from None
     except RecursionError:
