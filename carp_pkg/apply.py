@@ -26,6 +26,8 @@ def _shown(step: Step) -> str:
 
 
 def roll_back(done: List[Step], runner: Runner) -> Rollback:
+    """Every undo is tried, whatever the ones before it did: a failed undo, one that could not run at all, or a
+    second Ctrl-C / SIGTERM / SIGHUP (an SSH session dropped while rolling back) is listed, and the rest goes on."""
     undone, left = [], []
     for step in reversed(done):
         if step.undo is None:
@@ -34,9 +36,21 @@ def roll_back(done: List[Step], runner: Runner) -> Rollback:
         try:
             runner.run(step.undo, display=step.undo)
             undone.append(step)
-        except CarpError as exc:  # a failed undo, or one that could not run at all: the rest is still undone
+        except CarpError as exc:
             left.append(f"undo failed ({step.why}): {' '.join(step.undo)}: {exc.details[0] if exc.details else exc}")
+        except KeyboardInterrupt as interruption:
+            left.append(f"undo interrupted by {getattr(interruption, 'signal_name', 'SIGINT')}, it may or may not "
+                        f"have run ({step.why}): {' '.join(step.undo)}")
     return Rollback(tuple(undone), tuple(left))
+
+
+def _put_back(before_rollback: Callable[[], None]) -> List[str]:
+    """The plan's files put back before the undos; if that fails, the undos still run and the failure is said."""
+    try:
+        before_rollback()
+    except (CarpError, OSError, KeyboardInterrupt) as exc:
+        return [f"the files this plan replaced could not all be put back: {getattr(exc, 'message', exc)}"]
+    return []
 
 
 def apply_plan(plan: Plan, runner: Runner, before_rollback: Callable[[], None] = lambda: None) -> Tuple[Step, ...]:
@@ -47,22 +61,23 @@ def apply_plan(plan: Plan, runner: Runner, before_rollback: Callable[[], None] =
         try:
             runner.run(step.argv, display=step.shown())
         except CarpError as exc:  # the step failed, or could not run at all (a missing tool: exit 6)
-            before_rollback()
+            put_back = _put_back(before_rollback)
             rollback = roll_back(done, runner)
-            details = [f"reason: {d}" for d in (exc.details if isinstance(exc, CommandError) else (exc.message,))]
+            details = [f"reason: {d}" for d in (exc.details or (exc.message,))]
             details.append(f"rolled back {len(rollback.undone)} of the {len(done)} finished steps")
-            details += list(rollback.left)
-            if not rollback.left:
+            details += put_back + list(rollback.left)
+            if not rollback.left and not put_back:
                 details.append("the host is back in its previous state; the rc script was not changed")
             failure = ApplyError(f"step {number} of {len(plan.steps)} failed ({step.why}): {_shown(step)}",
                                  tuple(details))
             failure.exit_code = exc.exit_code
             raise failure from None
         except KeyboardInterrupt as interruption:
-            before_rollback()
+            put_back = _put_back(before_rollback)
             rollback = roll_back(done, runner)
             details = [f"step {number} may or may not have taken effect: {_shown(step)}",
-                       f"rolled back {len(rollback.undone)} of the {len(done)} finished steps", *rollback.left]
+                       f"rolled back {len(rollback.undone)} of the {len(done)} finished steps", *put_back,
+                       *rollback.left]
             signal_name = getattr(interruption, "signal_name", "SIGINT")
             raise Interrupted(f"interrupted by {signal_name} at step {number} of {len(plan.steps)} ({step.why})",
                               tuple(details), exit_code=getattr(interruption, "exit_code", ExitCode.INTERRUPTED)) from None

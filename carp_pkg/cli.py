@@ -213,6 +213,7 @@ class Reporter:
         if self.wants_json:
             # one line: streaming commands (sniff, events --follow) print one JSON object per line
             quietly(out.write, json.dumps(error_document(message, code, details)) + "\n")
+            quietly(out.flush)  # now, not at exit: a stdout that cannot take it must not turn this error into another
             if gone(out):  # stdout itself was lost (a full disk): say it where it can be read
                 quietly(err.write, "carp-pkg: " + label + printable(message) + "\n")
         else:

@@ -66,9 +66,9 @@ def gone(stream) -> bool:
     return bool(getattr(stream, "broken", False))
 
 
-def quietly(write, text: str) -> None:
-    """A last word on stderr that must not fail in turn (stderr may be full or closed too)."""
+def quietly(call, *args) -> None:
+    """A last word (or flush) that must not fail in turn: the stream may be full or closed too."""
     try:
-        write(text)
+        call(*args)
     except (OSError, ValueError, OutputLost):
         pass

@@ -76,7 +76,10 @@ class RealRunner(Runner):
         except FileNotFoundError:
             raise EnvironmentProblem(f"command not found: {argv[0]} (is this the right host or --backend?)") from None
         except subprocess.TimeoutExpired:
-            raise CommandError(f"command timed out after {COMMAND_TIMEOUT_S} s: {argv[0]}") from None
+            raise CommandError(f"command timed out after {COMMAND_TIMEOUT_S} s: {argv[0]}",
+                               (f"no answer within {COMMAND_TIMEOUT_S} s",)) from None
+        except OSError as exc:  # not executable, exec format error, text file busy, argument list too long
+            raise EnvironmentProblem(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
         return Result(completed.returncode, completed.stdout, completed.stderr)
 
 

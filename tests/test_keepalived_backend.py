@@ -944,6 +944,17 @@ def test_an_include_inside_global_defs_counts_as_its_body(tmp_path):
     assert warnings_of(host) == ()
 
 
+def test_an_include_on_the_global_defs_line_counts_and_one_inside_an_instance_is_no_top_level_include(tmp_path):
+    main = ("global_defs { include rt.conf }\ninclude /etc/keepalived/carp-pkg.conf\n"
+            "vrrp_instance x {\n    include instance.conf\n}\n")
+    host = systemd_host(tmp_path, main=main)
+    (tmp_path / "etc" / "keepalived" / "rt.conf").write_text("vrrp_rt_priority 50\nenable_script_security\n")
+    (tmp_path / "etc" / "keepalived" / "instance.conf").write_text("global_defs {\n    vrrp_priority -20\n}\n")
+    [warning] = warnings_of(host)
+    assert "set `vrrp_rt_priority`" in warning
+    assert kc.include_patterns("/etc/keepalived/keepalived.conf", main) == [kc.CONF]
+
+
 def test_odd_files_an_include_matches_are_skipped_and_nothing_outside_root_is_read(tmp_path):
     root = tmp_path / "root"
     main = "include /etc/keepalived/conf.d/*.conf\n" + ADMIN_CONF

@@ -7,7 +7,9 @@ import subprocess
 import sys
 import time
 
+import pytest
 
+from carp_pkg.errors import CarpError
 from carp_pkg.system import Result
 
 from tests.helpers import host_runner, read_fixture, run_cli
@@ -425,3 +427,64 @@ def test_a_fifo_at_the_config_lock_is_refused_with_its_path_not_a_stream_error(r
     os.mkfifo(lock_path)
     result = sync(root, host_runner(BARE_HOST))
     assert result.code == 6 and f"the config lock {lock_path} is not a regular file" in result.err
+
+
+# --- the rollback goes through whatever stands in its way ----------------------------------------------------------
+
+def _plan_of_three():
+    from carp_pkg.plan import Plan, Step
+    return Plan("test", (Step(("a",), "first", undo=("undo-a",)), Step(("b",), "second", undo=("undo-b",)),
+                         Step(("c",), "third", undo=("undo-c",))))
+
+
+def test_files_that_cannot_be_put_back_do_not_stop_the_undos():
+    from carp_pkg.apply import apply_plan
+    from carp_pkg.errors import EnvironmentProblem
+    from carp_pkg.system import RecordingRunner
+
+    def respond(argv):
+        if argv == ("c",):
+            raise EnvironmentProblem("command not found: c")
+        return Result()
+
+    def put_back():
+        raise EnvironmentProblem("cannot write /x: the disk is full; the previous file is unchanged")
+
+    runner = RecordingRunner(respond=respond)
+    with pytest.raises(CarpError) as raised:
+        apply_plan(_plan_of_three(), runner, before_rollback=put_back)
+    assert runner.mutating_calls == [("a",), ("b",), ("c",), ("undo-b",), ("undo-a",)]
+    assert raised.value.exit_code == 6
+    assert any("could not all be put back: cannot write /x: the disk is full" in d for d in raised.value.details)
+    assert not any("back in its previous state" in d for d in raised.value.details)
+
+
+def test_a_signal_during_one_undo_leaves_the_others_running_and_says_so():
+    from carp_pkg.apply import apply_plan
+    from carp_pkg.errors import Terminated
+    from carp_pkg.system import RecordingRunner
+
+    def respond(argv):
+        if argv == ("c",):
+            return Result(1, "", "c: failed\n")
+        if argv == ("undo-b",):
+            raise Terminated(1)  # the SSH session dropped while rolling back
+        return Result()
+
+    runner = RecordingRunner(respond=respond)
+    with pytest.raises(CarpError) as raised:
+        apply_plan(_plan_of_three(), runner)
+    assert runner.mutating_calls == [("a",), ("b",), ("c",), ("undo-b",), ("undo-a",)]
+    assert raised.value.exit_code == 5
+    assert any("undo interrupted by SIGHUP" in d for d in raised.value.details)
+    assert "reason: c: failed" in raised.value.details
+
+
+def test_a_command_that_cannot_be_executed_is_an_environment_problem_not_a_traceback(tmp_path):
+    from carp_pkg.errors import EnvironmentProblem
+    from carp_pkg.system import RealRunner
+    tool = tmp_path / "tool"
+    tool.write_text("#!/bin/sh\nexit 0\n")
+    tool.chmod(0o644)  # not executable
+    with pytest.raises(EnvironmentProblem, match="cannot run .*tool: Permission denied"):
+        RealRunner().run((str(tool),))

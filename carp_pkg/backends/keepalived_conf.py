@@ -413,23 +413,32 @@ def service_conf(defaults_text: Optional[str]) -> str:
 
 
 def include_patterns(service_path: str, service_text: Optional[str], in_global_defs: bool = False) -> List[str]:
-    """The absolute patterns of a keepalived file's `include` lines (a relative one is from the file's directory);
-    in_global_defs: only those inside a global_defs block (what they include is global_defs' body)."""
+    """The absolute patterns of a keepalived file's `include` statements (a relative one is from the file's
+    directory): those at the top level, or (in_global_defs) those directly inside a global_defs block, whose file
+    is then global_defs' body. An include inside any other block is neither."""
     patterns = []
-    for words, inside in _lines_with_block(service_text or ""):
-        if words and words[0] == "include" and inside == in_global_defs:
+    for words, depth, in_global in _statements(service_text or ""):
+        if words and words[0] == "include" and (in_global if in_global_defs else depth == 0):
             patterns += [posixpath.normpath(p if p.startswith("/") else posixpath.join(posixpath.dirname(service_path),
                                                                                        p)) for p in words[1:]]
     return patterns
 
 
-def _lines_with_block(text: str):
-    """Each uncommented line's words, and whether the line is directly inside a global_defs block."""
+def _statements(text: str):
+    """(words, depth, directly inside global_defs) of each statement: a line's words up to, between and after its
+    braces (`global_defs { include rt.conf }` holds three: `global_defs`, `include rt.conf` and nothing)."""
     depth, state = 0, None
-    for words in _words(text):
-        words = _uncommented(words)
-        yield words, state == "inside" and depth == 1
-        for word in _braced(words):
+    for line in _words(text):
+        words: List[str] = []
+        for word in _braced(_uncommented(line)) + ["\n"]:
+            if word not in ("{", "}", "\n"):
+                words.append(word)
+                continue
+            if words:
+                yield words, depth, state == "inside" and depth == 1
+                if depth == 0 and words[0] == "global_defs":
+                    state = "named"
+            words = []
             if word == "{":
                 depth += 1
                 if state == "named" and depth == 1:
@@ -438,8 +447,6 @@ def _lines_with_block(text: str):
                 depth = max(0, depth - 1)
                 if depth == 0:
                     state = None
-            elif depth == 0 and word == "global_defs":
-                state = "named"
 
 
 def service_reads(conf: str, service_path: str, service_text: Optional[str]) -> bool:
@@ -457,28 +464,9 @@ def _braced(words: List[str]) -> List[str]:
 
 def global_keywords(text: Optional[str]) -> FrozenSet[str]:
     """The keywords set in the global_defs blocks of a keepalived file (what the admin's global_defs already say):
-    the first word of each line inside the block, or the first after its `{` (`global_defs { vrrp_priority -20 }`,
-    or `global_defs` with `{` on the next line, as keepalived reads them)."""
-    found = set()
-    depth = 0
-    state = None  # "named": global_defs seen, its { not yet; "inside": within the block
-    for words in _words(text or ""):
-        first = True  # a keyword starts a line, or follows a brace
-        for word in _braced(_uncommented(words)):
-            if word in ("{", "}"):
-                depth = depth + 1 if word == "{" else max(0, depth - 1)
-                if word == "{" and state == "named" and depth == 1:
-                    state = "inside"
-                elif depth == 0:
-                    state = None
-                first = True
-                continue
-            if depth == 0 and word == "global_defs":
-                state = "named"
-            elif state == "inside" and depth == 1 and first:
-                found.add(word)
-            first = False
-    return frozenset(found)
+    the first word of each statement directly inside the block, in any layout keepalived reads
+    (`global_defs { vrrp_priority -20 }`, or `global_defs` with `{` on the next line)."""
+    return frozenset(words[0] for words, _depth, inside in _statements(text or "") if inside)
 
 
 # --- what keepalived -t refuses: the VIPs one advertisement carries -------------------------------------------------
