@@ -830,7 +830,8 @@ KEEPALIVED_TOOLS = ("ip", "keepalived", "tcpdump")
 )
 def test_fresh_keepalived_capture_decodes_and_leaves_nothing_behind(tmp_path):
     capture = tmp_path / "fresh.pcap"
-    env = {**os.environ, "PATH": os.environ.get("PATH", "") + ":/usr/sbin:/sbin"}
+    capture_id = f"t{os.getpid()}"  # its own namespaces: another run may be recording at the same time
+    env = {**os.environ, "PATH": os.environ.get("PATH", "") + ":/usr/sbin:/sbin", "CAPTURE_ID": capture_id}
     made = subprocess.run(["sh", str(FIXTURES / "make_keepalived_capture.sh"), str(capture)], capture_output=True,
                           text=True, timeout=60, env=env)
     assert made.returncode == 0, made.stderr
@@ -843,4 +844,4 @@ def test_fresh_keepalived_capture_decodes_and_leaves_nothing_behind(tmp_path):
     assert {a.priority for a in advs if a.vrid == 7} >= {150, 0}, seen  # A masters vrid 7, then resigns it
     assert {a.priority for a in advs if a.vrid == 9} >= {200}, seen
     namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
-    assert "cpkvr" not in namespaces
+    assert f"cpkvrA{capture_id}" not in namespaces and f"cpkvrB{capture_id}" not in namespaces
