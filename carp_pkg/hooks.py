@@ -33,7 +33,7 @@ from .backends.base import Backend
 from .configxml import CARP_PATH, parse_document, read_config_bytes
 from .errors import CarpError, EnvironmentProblem
 from .events import devd
-from .events.invocation import event_argv
+from .events.invocation import event_argv, is_event_process
 from .fs import ensure_directory, ensure_private_directory, open_for_writing, read_bounded
 from .paths import CONFIG_LOCK, RC_SCRIPT, Paths
 from .plan import Plan
@@ -48,6 +48,9 @@ from .package.targets import (BACKEND_FILES, DIRECTORY_MODE, EXECUTABLE, EXECUTA
 # re-exported: the install/deinstall vocabulary callers (commands, tests) know this module by
 from .package.targets import (MANIFEST_KEYS, MAX_REFUSALS_LISTED, OWN_DIRECTORIES, OWN_FILES,  # noqa: F401
                               SHA256_HEX, SYSTEM_DIRECTORIES, package_source_dir)
+
+EVENT_WAIT_S = 5.0  # for a `carp-pkg event` still recording the transition of a stopped ucarp
+
 
 @dataclass(frozen=True)
 class InstallOutcome:
@@ -234,6 +237,26 @@ class Installer:
         execute(leftovers, self.system)
         return notes, leftovers
 
+    def wait_for_events(self, timeout_s: float = EVENT_WAIT_S) -> List[str]:
+        """ucarp's scripts record a transition in the background (ucarp waits for its scripts), so stopping ucarp
+        can leave a `carp-pkg event` running that would write the event log after the state dir is gone."""
+        deadline = self.system.clock() + timeout_s
+        while True:
+            busy = [pid for pid in self.system.list_dir("/proc") if pid.isdigit()
+                    and is_event_process(self._cmdline(pid), self.paths.root)]
+            if not busy:
+                return []
+            if self.system.clock() >= deadline:
+                return [f"`carp-pkg event` still running after {timeout_s:g} s (pid {', '.join(busy)}): it may write "
+                        f"{self.paths.state_dir} again"]
+            self.system.sleep(0.05)
+
+    def _cmdline(self, pid: str) -> str:
+        try:
+            return self.system.read_text(f"/proc/{pid}/cmdline") or ""
+        except CarpError:  # gone, or not readable: not ours to wait for
+            return ""
+
     def restore_sysctls(self, manifest: Manifest) -> List[str]:
         restored = []
         for name, before in manifest.sysctls_before.items():
@@ -316,6 +339,7 @@ class Installer:
             self.create_lock_file()
         with self.system.config_lock(lock_timeout), self.system.config_mount_rw():
             notes, leftovers = self.stop_everything()
+            notes += self.wait_for_events()
             restored = self.restore_sysctls(manifest)
             purged = self.purge_config() if purge else False
             removal = self.remove_files(self.backend_file_decisions()) + self.remove_installed(reading, manifest)

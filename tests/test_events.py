@@ -1680,3 +1680,14 @@ def test_a_planted_transitions_file_is_never_replaced_and_the_event_is_still_log
     assert not victim.exists()
     lines = (state / "events.jsonl").read_text().splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["state"] == "MASTER"
+
+
+def test_an_event_process_is_recognised_by_its_own_command_line_and_root():
+    from carp_pkg.events.invocation import event_argv, is_event_process
+    for root in ("/", "/tmp/lab/host-a"):
+        argv = event_argv(root, python="/usr/bin/python3") + ("--source", "ucarp", "interface=eth0", "vhid=1")
+        cmdline = "\0".join(argv) + "\0"
+        assert is_event_process(cmdline, root)
+        assert not is_event_process(cmdline, "/tmp/lab/host-b")  # another host's event in the same machine
+    assert not is_event_process("/usr/bin/python3\0-c\0print('event')\0", "/")
+    assert not is_event_process("tail\0-f\0/var/db/carp-pkg/events.jsonl\0", "/")

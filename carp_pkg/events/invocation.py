@@ -50,5 +50,17 @@ def event_argv(root: str = "/", python: Optional[str] = None) -> Optional[Tuple[
     return argv + ("event",)
 
 
+def is_event_process(cmdline: str, root: str = "/") -> bool:
+    """/proc/PID/cmdline (NUL-separated) is a `carp-pkg event` started through event_argv for this root (by the
+    ucarp scripts, keepalived's notify script or devd)."""
+    words = cmdline.rstrip("\0").split("\0")
+    if BOOT not in words or "event" not in words:
+        return False
+    if os.path.normpath(root or "/") == "/":
+        return "--root" not in words
+    at = words.index("--root") if "--root" in words else -1
+    return 0 <= at < len(words) - 1 and words[at + 1] == os.path.abspath(root)
+
+
 def shell_words(argv: Sequence[str]) -> str:
     return " ".join(shlex.quote(word) for word in argv)

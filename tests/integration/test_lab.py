@@ -2,6 +2,7 @@
 
 import os
 import signal
+import time
 
 import pytest
 
@@ -105,7 +106,11 @@ def test_deinstall_stops_ucarp_and_leaves_no_address(make_lab):
     settle(lab)
     result = lab.carp("a", "deinstall", "--backend", "ucarp", check=False)
     assert result.returncode == 0, result.stderr
+    # the down script's `carp-pkg event` runs in the background; deinstall waits for it, so nothing is left
+    # running and nothing writes the event log again once the state dir is gone
     assert netns_pids(lab, "a") == []
+    time.sleep(0.5)
+    assert not os.path.exists(os.path.join(lab.layout.root("a"), "var", "db", "carp-pkg"))
     shown = RealRunner().run(("ip", "-n", lab.layout.namespace("a"), "-o", "addr", "show"), mutating=False).stdout
     assert lab.layout.vip.split("/")[0] not in shown
 
