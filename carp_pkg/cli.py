@@ -60,10 +60,6 @@ class Context:
             self._system = self._make_system()
         return self._system
 
-    def output_gone(self) -> bool:
-        """The reader of stdout went away (EPIPE) or it could not be written: streaming commands stop."""
-        return gone(self.out)
-
     def with_system(self, system: "System") -> "Context":
         return Context(self.paths, system, self.out, self.err)
 

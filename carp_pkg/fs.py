@@ -179,8 +179,8 @@ def refuse_special_target(path: str) -> None:
     except OSError as exc:
         raise EnvironmentProblem(f"cannot write {path}: {_describe(exc)}") from None
     if stat.S_ISLNK(info.st_mode):
-        raise EnvironmentProblem(f"{path} is a symbolic link; refusing to replace it (remove the link, or give "
-                                 "the file it points to)")
+        raise EnvironmentProblem(f"{path} is a symbolic link, which is not a regular file; refusing to replace it "
+                                 "(remove the link, or give the file it points to)")
     if not stat.S_ISREG(info.st_mode):
         raise EnvironmentProblem(f"{path} is not a regular file (a device, FIFO, socket or directory); refusing to "
                                  "replace it")

@@ -3,12 +3,13 @@
 `carp-pkg check | true` or `validate | head -1` close the pipe while the command still prints: the rest of the
 output is dropped (EPIPE) and the command finishes with its own exit code (CRITICAL stays 2). A full or vanished
 disk (`>/dev/full`) on stdout is one error, raised once, exit 6 (3 for check); later output is dropped too, so
-nothing reports the same loss twice. On stderr (warnings, progress, `sync -v`) any write error only drops the text. Text the terminal's encoding cannot show is escaped, never a traceback.
+nothing reports the same loss twice. On stderr (warnings, progress, `sync -v`) any write error only drops the text.
+Text the terminal's encoding cannot show is escaped, never a traceback.
 """
 
 from __future__ import annotations
 
-from typing import Optional, TextIO
+from typing import TextIO
 
 from .errors import EnvironmentProblem
 
@@ -25,7 +26,6 @@ class TolerantStream:
         self._stream = stream
         self.strict = strict
         self.broken = False
-        self.lost: Optional[OutputLost] = None
 
     def write(self, text: str) -> int:
         if not self.broken:
@@ -43,9 +43,8 @@ class TolerantStream:
             self.broken = True
         except OSError as exc:
             self.broken = True
-            self.lost = OutputLost(f"cannot write the output: {exc.strerror or exc}")
             if self.strict:
-                raise self.lost from None
+                raise OutputLost(f"cannot write the output: {exc.strerror or exc}") from None
 
     def __getattr__(self, name):  # fileno, isatty, encoding, buffer...: the real stream's
         return getattr(self._stream, name)

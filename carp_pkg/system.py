@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 from .errors import CommandError, EnvironmentProblem, InputError, LockError
-from .fs import (MAX_SMALL_INPUT_BYTES, refuse_special_target, PUBLIC_DIR_MODE, ensure_directory, ensure_private_directory,
-                 read_bounded)
+from .fs import (MAX_SMALL_INPUT_BYTES, PUBLIC_DIR_MODE, ensure_directory, ensure_private_directory, read_bounded,
+                 refuse_special_target)
 from .paths import NANOBSD_MOUNT, SYSTEM_PATH, Paths
 
 LOCK_FILE_MODE = 0o644

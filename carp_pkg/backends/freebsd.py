@@ -224,6 +224,7 @@ def release_gate(config: CarpConfig, groups, capable: Optional[bool], needs: str
                           tuple(f"{config.where(g.interface, g.vhid)}.{refusal(g)}" for g in groups))
     return [f"{needs}: the target's release is not known here, and {older_refuses}"]
 
+
 class FreeBSD(Backend):
     name = "freebsd"
     summary = "FreeBSD 10 and later (pfSense 2.2+): vhids on the parent interface"

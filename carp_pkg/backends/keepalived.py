@@ -48,6 +48,7 @@ from ..running import IPInterface, RunningState, RunningVhid
 from . import keepalived_conf as kc
 from .base import Backend
 from .iproute import parse_ip_addr_json
+from .limits import ignored_on_linux
 
 KEEPALIVED = "keepalived"
 SERVICE = "keepalived"
@@ -490,12 +491,7 @@ class Keepalived(Backend):
                                 "SECURITY VIOLATION (keepalived -t exits 6, which carp-pkg accepts); add it there to "
                                 "have them checked (your own scripts then need a user: `script_user` or one per "
                                 "script)")
-        if config.pfsync is not None:
-            warnings.append(f"pfsync ({config.pfsync.syncdev}) is ignored: Linux has no pfsync; "
-                            "conntrackd is the Linux way to share connection state")
-        if config.balancing:
-            warnings.append("ARP balancing is ignored: keepalived has none, each VIP is plain failover")
-        return tuple(warnings)
+        return tuple(warnings + ignored_on_linux(config, KEEPALIVED))
 
     def stop_plan(self, config: CarpConfig, host=None) -> Plan:
         if not config.groups():

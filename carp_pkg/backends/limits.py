@@ -37,6 +37,17 @@ def _linux_device(group: VhidGroup, where: str) -> List[Problem]:
                                           "':'; eth0:1 is an address label): name the device itself")]
 
 
+def ignored_on_linux(config: CarpConfig, engine: str) -> List[str]:
+    """What a Linux backend accepts but cannot do: warnings, not refusals."""
+    warnings = []
+    if config.pfsync is not None:
+        warnings.append(f"pfsync ({config.pfsync.syncdev}) is ignored: Linux has no pfsync; "
+                        "conntrackd is the Linux way to share connection state")
+    if config.balancing:
+        warnings.append(f"ARP balancing is ignored: {engine} has none, each VIP is plain failover")
+    return warnings
+
+
 def freebsd(config: CarpConfig) -> List[Problem]:
     """A VRRPv3 vhid has no unicast peer on FreeBSD: for a carpver 3 vhid ip_carp.c carp_ioctl_set() sets only the
     VRRP priority and interval, carp_nl_set() does not copy the peer, and ifconfig prints none on a `vrrp:` line;

@@ -54,6 +54,7 @@ from ..plan import NO_LONGER_CONFIGURED, Plan, PlannedFile, Step
 from ..running import IPInterface, RunningState, RunningVhid
 from .base import Backend
 from .iproute import parse_ip_addr_json
+from .limits import ignored_on_linux
 from ..fingerprint import password_changed
 
 UCARP = "ucarp"
@@ -521,12 +522,7 @@ class Ucarp(Backend):
     @staticmethod
     def _warnings(config: CarpConfig) -> Tuple[str, ...]:
         warnings = [str(w) for w in config.warnings]  # validation's (e.g. a password cut to its 19 bytes)
-        if config.pfsync is not None:
-            warnings.append(f"pfsync ({config.pfsync.syncdev}) is ignored: Linux has no pfsync; "
-                            "conntrackd is the Linux way to share connection state")
-        if config.balancing:
-            warnings.append("ARP balancing is ignored: ucarp has none, each VIP is plain failover")
-        return tuple(warnings)
+        return tuple(warnings + ignored_on_linux(config, UCARP))
 
     def stop_plan(self, config: CarpConfig, host=None) -> Plan:
         steps = []

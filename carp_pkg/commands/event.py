@@ -178,12 +178,12 @@ def record_event(log: EventLog, transition, now: float) -> Outcome:
                 try:
                     transitions.write(log.state_dir, updated)
                     outcome.seq = transitions.sequence(updated, transition.interface, transition.vhid)
-                except OSError as exc:
+                except (OSError, EnvironmentProblem) as exc:  # a full disk; a link, FIFO or directory planted there
                     path = transitions.path_in(log.state_dir)
                     recorded = f"the event is in {log.path}, but " if outcome.appended else ""
+                    reason = exc.message if isinstance(exc, EnvironmentProblem) else f"cannot update {path}: {why(exc)}"
                     outcome.problems.append(EnvironmentProblem(
-                        f"{recorded}cannot update {path}: {why(exc)}; the previous state and counters of {where} "
-                        "are not updated"))
+                        f"{recorded}{reason}; the previous state and counters of {where} are not updated"))
         lock_problem = None if held else LockError(
             f"{log.lock_path} not obtained within {EVENT_LOCK_WAIT_S:g} s")
     except EnvironmentProblem as exc:  # events.lock cannot be used (a FIFO, a link, a full disk)

@@ -9,6 +9,7 @@ import time
 from ..errors import UsageError
 from ..events.log import EventLog, kind
 from ..events.record import format_time, parse_time
+from ..streams import gone
 
 NAME = "events"
 HELP = "show the event log: every CARP transition, hook result and refusal (--follow to watch)"
@@ -166,7 +167,7 @@ def run(args, ctx) -> int:
     if not args.json:
         ctx.err.write(f"carp-pkg: following {log.path} (Ctrl-C to stop); now {format_time(time.time())}\n")
     try:
-        for entry in log.follow(ctx.output_gone):  # `events --follow | head -1` ends once the reader has gone
+        for entry in log.follow(lambda: gone(ctx.out)):  # `events --follow | head -1` ends once nobody reads
             show(entry)
     except KeyboardInterrupt:
         return 0

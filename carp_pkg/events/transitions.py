@@ -16,13 +16,13 @@ and rewritten atomically (temp file, rename); a damaged file is started afresh r
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import stat
 import time
 from typing import Dict, Optional, Tuple
 
+from ..fs import refuse_special_target
 from .record import STATES
 
 NAME = "transitions.json"
@@ -114,7 +114,7 @@ def write(state_dir: str, table: Table) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             os.fchmod(handle.fileno(), MODE)
             json.dump(table, handle, separators=(",", ":"), sort_keys=True)
-        _refuse_special(path_in(state_dir))
+        refuse_special_target(path_in(state_dir))  # EnvironmentProblem: `event` says so, the event logged
         os.replace(temp, path_in(state_dir))
     except BaseException:
         try:
@@ -122,18 +122,6 @@ def write(state_dir: str, table: Table) -> None:
         except OSError:
             pass
         raise
-
-
-def _refuse_special(path: str) -> None:
-    """A rename over a link, FIFO, device or directory would replace it: refused as an OSError, which `event`
-    reports after the event is already in the log."""
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        return
-    if not stat.S_ISREG(mode):
-        raise OSError(errno.EPERM, "it is not a regular file (a link, FIFO, device or directory); refusing to "
-                                   "replace it")
 
 
 def previous_state(table: Table, interface: str, vhid: int) -> Optional[str]:

@@ -25,17 +25,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac as _hmac
-import ipaddress
 import struct
 from dataclasses import dataclass
-from typing import Iterable, List, Optional, Union
+from typing import Iterable, List, Optional
 
 from ..errors import ConfigError
 from .ip import (  # noqa: F401  (PacketError, MalformedPacket, NotCarp, internet_checksum: this module's API too)
     GROUP_V4,
     GROUP_V6,
-    IPV4_HEADER_LEN,
-    IPPROTO_CARP,
+    AddressLike,
     IPAddress,
     MalformedPacket,
     NotCarp,
@@ -44,10 +42,10 @@ from .ip import (  # noqa: F401  (PacketError, MalformedPacket, NotCarp, interne
     carried,
     carried_ipv4,
     carried_ipv6,
+    address_of,
     internet_checksum,
+    ip_packet,
 )
-
-AddressLike = Union[str, ipaddress.IPv4Address, ipaddress.IPv6Address, ipaddress.IPv4Interface, ipaddress.IPv6Interface]
 
 CARP_GROUP_V4 = GROUP_V4
 CARP_GROUP_V6 = GROUP_V6
@@ -65,9 +63,7 @@ HMAC_MISMATCH = "mismatch"
 STYLE_FREEBSD = "freebsd"
 STYLE_UCARP = "ucarp"
 
-_IPV4_HEADER_LEN = IPV4_HEADER_LEN
 _IPTOS_LOWDELAY = 0x10
-_IP_DF = 0x4000
 
 
 @dataclass(frozen=True)
@@ -148,15 +144,6 @@ def decode_payload(payload: bytes, source: IPAddress, destination: IPAddress, tt
 # --- HMAC -------------------------------------------------------------------
 
 
-def _address(value: AddressLike) -> IPAddress:
-    if isinstance(value, (ipaddress.IPv4Interface, ipaddress.IPv6Interface)):
-        return value.ip
-    if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
-        return value
-    text = str(value).split("/", 1)[0]
-    return ipaddress.ip_address(text.split("%", 1)[0])
-
-
 def hashed_addresses(addresses: Iterable[AddressLike]) -> List[IPAddress]:
     """The addresses FreeBSD 10+ feeds to the HMAC, in the order it feeds them.
 
@@ -167,7 +154,7 @@ def hashed_addresses(addresses: Iterable[AddressLike]) -> List[IPAddress]:
     IPv6 addresses the same way by memcmp() of the 16 bytes (scope id zeroed,
     i.e. the plain address), never :: nor ffff:...:ffff.
     """
-    parsed = [_address(a) for a in addresses]
+    parsed = [address_of(a) for a in addresses]
     v4 = sorted({a for a in parsed if a.version == 4})
     v6 = sorted({a for a in parsed if a.version == 6}, key=lambda a: a.packed)
     v4 = [a for a in v4 if 0 < int(a) < 0xFFFFFFFF]
@@ -224,7 +211,7 @@ def expected_hmac(
     if style == STYLE_FREEBSD:
         hashed = hashed_addresses(addresses)
     elif style == STYLE_UCARP:
-        hashed = [_address(a) for a in addresses]
+        hashed = [address_of(a) for a in addresses]
         if len(hashed) != 1 or hashed[0].version != 4:
             raise ConfigError(f"ucarp hashes exactly one IPv4 address, got {', '.join(map(str, hashed)) or 'none'}")
     else:
@@ -269,7 +256,7 @@ def build_advertisement(
     carp_send_ad() build it (TOS lowdelay, DF, TTL 255); both checksums are
     valid. The HMAC is computed from password/addresses unless ``hmac`` is given.
     """
-    src = _address(source)
+    src = address_of(source)
     if hmac is None:
         hmac = expected_hmac(password, vhid, addresses if addresses is not None else (), counter, style=style)
     if len(hmac) != 20:
@@ -277,13 +264,6 @@ def build_advertisement(
     fields = ((version & 0x0F) << 4 | (type & 0x0F), vhid, advskew, authlen, demote, advbase)
     unsummed = struct.pack("!6BHII", *fields, 0, counter >> 32, counter & 0xFFFFFFFF) + hmac
     carp = unsummed[:6] + struct.pack("!H", internet_checksum(unsummed)) + unsummed[8:]
-    if src.version == 6:
-        dst = _address(destination) if destination is not None else CARP_GROUP_V6
-        return struct.pack("!IHBB", 6 << 28, len(carp), IPPROTO_CARP, ttl) + src.packed + dst.packed + carp
-    dst = _address(destination) if destination is not None else CARP_GROUP_V4
-    total_length = _IPV4_HEADER_LEN + len(carp)
-    header = struct.pack(
-        "!BBHHHBBH4s4s", 0x45, _IPTOS_LOWDELAY, total_length, ip_id, _IP_DF, ttl, IPPROTO_CARP, 0, src.packed, dst.packed
-    )
-    header = header[:10] + struct.pack("!H", internet_checksum(header)) + header[12:]
-    return header + carp
+    group = CARP_GROUP_V6 if src.version == 6 else CARP_GROUP_V4
+    dst = address_of(destination) if destination is not None else group
+    return ip_packet(src, dst, carp, ttl=ttl, tos=_IPTOS_LOWDELAY, dont_fragment=True, ip_id=ip_id)

@@ -3,7 +3,8 @@
 CARP and VRRP both travel as IP protocol 112 (IANA's number for VRRP; OpenBSD took it for CARP),
 sent with TTL / hop limit 255 to 224.0.0.18 or ff02::12. carried() checks the IPv4 / IPv6 header,
 skips IPv4 options and the IPv6 extension headers a sender may add, and hands back the protocol-112
-bytes with the addresses and TTL the advertisement is judged by. Pure functions over bytes.
+bytes with the addresses and TTL the advertisement is judged by; ip_packet() builds the IP layer around
+the advertisements the CARP and VRRP encoders make. Pure functions over bytes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Union
 from ..errors import CarpError
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+AddressLike = Union[str, ipaddress.IPv4Address, ipaddress.IPv6Address, ipaddress.IPv4Interface, ipaddress.IPv6Interface]
 
 IPPROTO_CARP = 112  # also IPPROTO_VRRP
 GROUP_V4 = ipaddress.IPv4Address("224.0.0.18")
@@ -139,3 +141,27 @@ def carried_ipv6(packet: bytes, name: str = "CARP") -> Carried:
     if next_header != IPPROTO_CARP:
         raise OtherProtocol(f"IPv6 next header {next_header} is not {name} ({IPPROTO_CARP})")
     return Carried(source, destination, hop_limit, packet[offset:end])
+
+
+# --- encoding (the test packets of the CARP and VRRP builders) ---------------------------------------------------
+
+def address_of(value: AddressLike) -> IPAddress:
+    """An address from an address, an interface (its address) or text (a prefix or %zone dropped)."""
+    if isinstance(value, (ipaddress.IPv4Interface, ipaddress.IPv6Interface)):
+        return value.ip
+    if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        return value
+    text = str(value).split("/", 1)[0]
+    return ipaddress.ip_address(text.split("%", 1)[0])
+
+
+def ip_packet(source: IPAddress, destination: IPAddress, payload: bytes, *, ttl: int, tos: int = 0,
+              traffic_class: int = 0, dont_fragment: bool = False, ip_id: int = 0) -> bytes:
+    """An IPv4 (valid header checksum, no options) or IPv6 (no extension headers) packet of IP protocol 112."""
+    if source.version == 6:
+        first_word = 6 << 28 | (traffic_class & 0xFF) << 20
+        return struct.pack("!IHBB", first_word, len(payload), IPPROTO_CARP, ttl) + source.packed + destination.packed \
+            + payload
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, tos & 0xFF, IPV4_HEADER_LEN + len(payload), ip_id,
+                         0x4000 if dont_fragment else 0, ttl, IPPROTO_CARP, 0, source.packed, destination.packed)
+    return header[:10] + struct.pack("!H", internet_checksum(header)) + header[12:] + payload

@@ -24,22 +24,22 @@ from __future__ import annotations
 import ipaddress
 import struct
 from dataclasses import dataclass
-from typing import Iterable, Optional, Tuple, Union
+from typing import Iterable, Optional, Tuple
 
 from .ip import (
     GROUP_V4,
     GROUP_V6,
-    IPV4_HEADER_LEN,
     IPPROTO_CARP,
+    AddressLike,
     IPAddress,
     MalformedPacket,
     NotVrrp,
     carried,
+    address_of,
     internet_checksum,
+    ip_packet,
     pseudo_header,
 )
-
-AddressLike = Union[str, ipaddress.IPv4Address, ipaddress.IPv6Address, ipaddress.IPv4Interface, ipaddress.IPv6Interface]
 
 IPPROTO_VRRP = IPPROTO_CARP
 VRRP_GROUP_V4 = GROUP_V4
@@ -150,15 +150,6 @@ def decode_payload(payload: bytes, source: IPAddress, destination: IPAddress, tt
 # --- encoding ---------------------------------------------------------------
 
 
-def _address(value: AddressLike) -> IPAddress:
-    if isinstance(value, (ipaddress.IPv4Interface, ipaddress.IPv6Interface)):
-        return value.ip
-    if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
-        return value
-    text = str(value).split("/", 1)[0]
-    return ipaddress.ip_address(text.split("%", 1)[0])
-
-
 def build_advertisement(
     source: AddressLike,
     vrid: int,
@@ -182,9 +173,9 @@ def build_advertisement(
     checksums are valid unless ``checksum`` is given; ``count`` defaults to the
     number of addresses. The IP header is keepalived's (TOS 0xc0, no DF, TTL 255).
     """
-    src = _address(source)
-    dst = _address(destination) if destination is not None else (VRRP_GROUP_V6 if src.version == 6 else VRRP_GROUP_V4)
-    vips = [_address(a) for a in addresses]
+    src = address_of(source)
+    dst = address_of(destination) if destination is not None else (VRRP_GROUP_V6 if src.version == 6 else VRRP_GROUP_V4)
+    vips = [address_of(a) for a in addresses]
     if any(a.version != src.version for a in vips):
         raise ValueError(f"an IPv{src.version} advertisement carries IPv{src.version} addresses only")
     count = len(vips) if count is None else count
@@ -194,12 +185,4 @@ def build_advertisement(
     if checksum is None:
         checksum = vrrp_checksum(src, dst, message)
     message = message[:6] + struct.pack("!H", checksum) + message[8:]
-    if src.version == 6:
-        first_word = 6 << 28 | (tos & 0xFF) << 20
-        return struct.pack("!IHBB", first_word, len(message), IPPROTO_VRRP, ttl) + src.packed + dst.packed + message
-    total_length = IPV4_HEADER_LEN + len(message)
-    header = struct.pack(
-        "!BBHHHBBH4s4s", 0x45, tos & 0xFF, total_length, ip_id, 0, ttl, IPPROTO_VRRP, 0, src.packed, dst.packed
-    )
-    header = header[:10] + struct.pack("!H", internet_checksum(header)) + header[12:]
-    return header + message
+    return ip_packet(src, dst, message, ttl=ttl, tos=tos, traffic_class=tos, ip_id=ip_id)
