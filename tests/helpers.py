@@ -2,8 +2,10 @@ import io
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from carp_pkg import cli
+from carp_pkg.events.hooks import hooks_dir
 from carp_pkg.system import RecordingRunner, Result
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -65,3 +67,47 @@ def wait_until(predicate, timeout, what):
             return value
         time.sleep(0.1)
     raise AssertionError(f"not within {timeout} s: {what}")
+
+
+# --- user hooks that record how they were run ---------------------------------------------------------------
+
+def make_hooks_dir(root) -> Path:
+    directory = Path(hooks_dir(str(root)))
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o755)
+    os.chmod(directory.parent, 0o755)
+    return directory
+
+
+def add_hook(directory: Path, name: str, body: str, mode: int = 0o755) -> Path:
+    path = directory / name
+    path.write_text(body)
+    os.chmod(path, mode)
+    return path
+
+
+def recording_hook(out: Path) -> str:
+    """A hook that appends its start time, its arguments (one per line) and its environment to `out`."""
+    return (f"#!/bin/sh\nstart=$(date +%s.%N)\n{{ echo \"start $start\"; for a in \"$@\"; do echo \"arg $a\"; done; "
+            f"/usr/bin/env | sed 's/^/env /'; echo end; }} >> '{out}'\n")
+
+
+def read_hook_runs(out: Path):
+    """[{start, moved, args, env}] from a recording hook's file (moved: (state, unix time) from the lab's hook,
+    which also records the host's ucarp state file; else None)."""
+    runs, current = [], None
+    for line in out.read_text().splitlines() if out.exists() else []:
+        word, _, rest = line.partition(" ")
+        if word == "start":
+            current = {"start": float(rest), "moved": None, "args": [], "env": {}}
+        elif word == "moved":
+            parts = rest.split()
+            current["moved"] = (parts[0], float(parts[1])) if len(parts) == 2 else None
+        elif word == "arg":
+            current["args"].append(rest)
+        elif word == "env":
+            name, _, value = rest.partition("=")
+            current["env"][name] = value
+        elif word == "end":
+            runs.append(current)
+    return runs

@@ -35,7 +35,8 @@ from carp_pkg.events.log import EventLog
 from carp_pkg.paths import Paths
 from carp_pkg.system import RecordingRunner, Result
 
-from tests.helpers import read_fixture, run_cli, wait_until
+from tests.helpers import (add_hook, make_hooks_dir, read_fixture, read_hook_runs, recording_hook, run_cli,
+                           wait_until)
 from tests.reliability.figures import FIGURES
 
 INJECTION = "injection attempts"
@@ -67,44 +68,6 @@ def of_kind(root, what):
 
 def event(root, *words, source="ucarp", runner=None, extra=()):
     return run_cli(["--root", str(root), "event", "--source", source, *extra, *words], runner=runner)
-
-
-def make_hooks_dir(root) -> Path:
-    directory = Path(hooks_module.hooks_dir(str(root)))
-    directory.mkdir(parents=True, exist_ok=True)
-    os.chmod(directory, 0o755)
-    os.chmod(directory.parent, 0o755)
-    return directory
-
-
-def add_hook(directory: Path, name: str, body: str, mode: int = 0o755) -> Path:
-    path = directory / name
-    path.write_text(body)
-    os.chmod(path, mode)
-    return path
-
-
-def recording_hook(out: Path) -> str:
-    """A hook that appends its start time, its arguments (one per line) and its environment to `out`."""
-    return (f"#!/bin/sh\nstart=$(date +%s.%N)\n{{ echo \"start $start\"; for a in \"$@\"; do echo \"arg $a\"; done; "
-            f"/usr/bin/env | sed 's/^/env /'; echo end; }} >> '{out}'\n")
-
-
-def read_hook_runs(out: Path):
-    """[{start, args, env}] from recording_hook's file."""
-    runs, current = [], None
-    for line in out.read_text().splitlines() if out.exists() else []:
-        word, _, rest = line.partition(" ")
-        if word == "start":
-            current = {"start": float(rest), "args": [], "env": {}}
-        elif word == "arg":
-            current["args"].append(rest)
-        elif word == "env":
-            name, _, value = rest.partition("=")
-            current["env"][name] = value
-        elif word == "end":
-            runs.append(current)
-    return runs
 
 
 # --- normalising the source's words -------------------------------------------------------------------------

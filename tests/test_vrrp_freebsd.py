@@ -6,7 +6,7 @@ import pytest
 from carp_pkg.backends import get_backend
 from carp_pkg.check import Status, check
 from carp_pkg.compare import compare
-from carp_pkg.errors import ConfigError
+from carp_pkg.errors import CommandError, ConfigError
 from carp_pkg.paths import Paths
 from carp_pkg.status import parse_ifconfig
 from carp_pkg.sync import sync
@@ -112,16 +112,10 @@ def test_a_vhid_with_several_vips_switches_protocol_with_all_of_them(tmp_path):
     assert host.sync() == [] and host.fake.failures == []
 
 
-def test_a_failed_re_creation_puts_the_vrrp_vhid_back_as_it_ran(tmp_path):
-    """The undo of removing a VRRPv3 vhid's VIP re-creates the vhid with it (ifconfig's vhid callback runs before the
-    address is added, and VRRPv3 has no key to lose)."""
-    from carp_pkg.errors import CommandError
-    host = Host(tmp_path)
-    host.sync()
-    host.edit("<protocol>vrrp</protocol>", "<password>five-secret</password>")
-
+def sync_failing(host, tmp_path, failing):
+    """sync against the fake host, every command starting with `failing` refused as ifconfig refuses it."""
     def respond(argv):
-        if argv[:4] == ("ifconfig", "igb0", "vhid", "5"):
+        if argv[:len(failing)] == failing:
             return Result(1, "", "ifconfig: SIOCSVH: Invalid argument\n")
         return Result(*host.fake.run(argv))
 
@@ -129,7 +123,17 @@ def test_a_failed_re_creation_puts_the_vrrp_vhid_back_as_it_ran(tmp_path):
     paths = Paths(str(tmp_path))
     with pytest.raises(CommandError) as failed:
         sync(System(runner, paths, use_sysctl_library=False), paths, get_backend("freebsd"))
-    assert "the host is back in its previous state" in "\n".join(failed.value.details)
+    return runner, failed.value
+
+
+def test_a_failed_re_creation_puts_the_vrrp_vhid_back_as_it_ran(tmp_path):
+    """The undo of removing a VRRPv3 vhid's VIP re-creates the vhid with it (ifconfig's vhid callback runs before the
+    address is added, and VRRPv3 has no key to lose)."""
+    host = Host(tmp_path)
+    host.sync()
+    host.edit("<protocol>vrrp</protocol>", "<password>five-secret</password>")
+    runner, failed = sync_failing(host, tmp_path, ("ifconfig", "igb0", "vhid", "5"))
+    assert "the host is back in its previous state" in "\n".join(failed.details)
     assert runner.mutating_calls[-1] == ("ifconfig", "igb0", "inet", "192.0.2.5/24", "alias", "vhid", "5", "carpver",
                                          "3", "vrrpprio", "100", "vrrpinterval", "100")
     five = host.vhid(5)
@@ -139,22 +143,12 @@ def test_a_failed_re_creation_puts_the_vrrp_vhid_back_as_it_ran(tmp_path):
 def test_a_carp_vhid_switched_away_is_never_put_back_without_its_key(tmp_path):
     """The kernel never shows a CARP key: once the last VIP is gone the vhid cannot be re-created as it ran, and a VIP
     put back on a keyless vhid would make both hosts MASTER, so those removals have no undo (and say so)."""
-    from carp_pkg.errors import CommandError
     host = Host(tmp_path)
     host.sync()
     host.edit("<password>lan-secret</password>", "<protocol>vrrp</protocol>")
     host.edit("<peer>192.0.2.3</peer>", "")
-
-    def respond(argv):
-        if argv[:4] == ("ifconfig", "igb0", "vhid", "1"):
-            return Result(1, "", "ifconfig: SIOCSVH: Invalid argument\n")
-        return Result(*host.fake.run(argv))
-
-    runner = RecordingRunner(respond=respond)
-    paths = Paths(str(tmp_path))
-    with pytest.raises(CommandError) as failed:
-        sync(System(runner, paths, use_sysctl_library=False), paths, get_backend("freebsd"))
-    assert any(d.startswith("not undone (vhid 1 on igb0 changes from CARP to VRRPv3") for d in failed.value.details)
+    runner, failed = sync_failing(host, tmp_path, ("ifconfig", "igb0", "vhid", "1"))
+    assert any(d.startswith("not undone (vhid 1 on igb0 changes from CARP to VRRPv3") for d in failed.details)
     assert host.vhid(1) is None  # gone with its last VIP, not re-created without its key
     assert runner.mutating_calls[-1] == ("ifconfig", "igb0", "vhid", "1", "carpver", "3", "vrrpprio", "100",
                                          "vrrpinterval", "100")

@@ -415,9 +415,13 @@ def running(snapshot, events_file=None, **settings):
         thread.join(5)
 
 
-def raw(port, data: bytes, timeout=5.0) -> bytes:
+def raw(port, data: bytes, timeout=5.0, close_sending=False) -> bytes:
+    """The server's whole answer to `data`; close_sending: the client then closes its sending side (the server
+    sees its end)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(data)
+        if close_sending:
+            sock.shutdown(socket.SHUT_WR)
         chunks = []
         with contextlib.suppress(ConnectionResetError):
             while True:
@@ -667,21 +671,6 @@ def test_a_stream_whose_client_left_gives_its_slot_back_at_once(example):
         assert time.monotonic() - left < 3
 
 
-def raw_closing(port, data: bytes, timeout=5.0) -> bytes:
-    """Like raw(), but the client closes its sending side after the request (the server sees its end)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(data)
-        sock.shutdown(socket.SHUT_WR)
-        chunks = []
-        with contextlib.suppress(ConnectionResetError):
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-    return b"".join(chunks)
-
-
 MALFORMED = [
     ("HTTP/1.1 without Host", b"GET /status.json HTTP/1.1\r\n\r\n"),
     ("two Host headers", b"GET /status.json HTTP/1.1\r\nHost: localhost\r\nHost: localhost\r\n\r\n"),
@@ -710,7 +699,7 @@ def test_malformed_requests_are_400_with_a_status_line_and_the_security_headers(
     with serving(example) as url:
         port = port_of(url)
         for why, request in MALFORMED:
-            answer = raw_closing(port, request)
+            answer = raw(port, request, close_sending=True)
             assert_secured(answer, 400)
             assert answer.endswith(b"\r\n\r\n400 bad request\n"), why
         for request in (b"GET /status.json HTTP/1.1\r\nHost: localhost:%d\r\n\r\n" % port,
@@ -718,7 +707,7 @@ def test_malformed_requests_are_400_with_a_status_line_and_the_security_headers(
                         b"GET http://localhost:%d/status.json HTTP/1.1\r\nHost: localhost\r\n\r\n" % port,
                         b"GET http://127.0.0.1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
                         b"GET /status.json HTTP/1.1\r\nhost:localhost\r\nX-Empty:\r\nX-Tab:\ta\tb\r\n\r\n"):
-            assert raw_closing(port, request).startswith(b"HTTP/1.0 200"), request
+            assert raw(port, request, close_sending=True).startswith(b"HTTP/1.0 200"), request
 
 
 def test_every_refusal_carries_the_security_headers(snapshot):

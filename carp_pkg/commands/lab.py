@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from typing import Iterator
 
 from ..errors import UsageError
 from ..lab import HOSTS, Lab
@@ -77,17 +79,9 @@ def run(args, ctx) -> int:
         if args.action == "demo" and args.backend == "keepalived":
             return keepalived_demo(args, ctx)
         if args.action == "demo":
-            lab = shown(Lab.create(args.dir, args.example), ctx)
-            watcher = watch_events(lab, args, ctx)
-            try:
+            with watched_then_removed(shown(Lab.create(args.dir, args.example), ctx), args, ctx) as lab:
                 bring_up(lab, not args.no_preempt, ctx, args)
                 report(ctx, args, [m for how in (args.how or list(HOWS)) for m in failover(lab, how)])
-            finally:
-                watcher.stop()
-                with lab.progress.phase("cleaning up"):
-                    problems = lab.teardown()
-                if problems:
-                    ctx.warn("cleaning up: " + ", ".join(problems))
             return 0
         try:
             lab = shown(Lab.load(args.dir), ctx)
@@ -112,6 +106,20 @@ def run(args, ctx) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def watched_then_removed(lab: Lab, args, ctx) -> Iterator[Lab]:
+    """A demo's lab with its event watcher, stopped and torn down afterwards, also on Ctrl-C or an error."""
+    watcher = watch_events(lab, args, ctx)
+    try:
+        yield lab
+    finally:
+        watcher.stop()
+        with lab.progress.phase("cleaning up"):
+            problems = lab.teardown()
+        if problems:
+            ctx.warn("cleaning up: " + ", ".join(problems))
+
+
 def create(directory: str, args, unicast=None) -> Lab:
     if args.unicast and args.backend != "keepalived":
         raise UsageError("--unicast needs --backend keepalived (ucarp has no unicast)")
@@ -125,8 +133,7 @@ def keepalived_demo(args, ctx) -> int:
     document = {}
     for unicast in ((True,) if args.unicast else (False, True)):
         lab = shown(create(args.dir + ("-unicast" if unicast and not args.unicast else ""), args, unicast), ctx)
-        watcher = watch_events(lab, args, ctx)
-        try:
+        with watched_then_removed(lab, args, ctx):
             if unicast:
                 with lab.progress.phase("building namespaces, bridge and links, multicast blocked on the bridge"):
                     lab.build(preempt=not args.no_preempt)
@@ -135,12 +142,6 @@ def keepalived_demo(args, ctx) -> int:
                 bring_up(lab, not args.no_preempt, ctx, args)
                 document["failovers"] = [m for how in (args.how or list(HOWS)) for m in failover(lab, how)]
                 document["bench"] = bench(lab, args.rounds)
-        finally:
-            watcher.stop()
-            with lab.progress.phase("cleaning up"):
-                problems = lab.teardown()
-            if problems:
-                ctx.warn("cleaning up: " + ", ".join(problems))
     if args.json:
         ctx.print_json({key: value.to_json() if key == "bench" else [m.to_json() for m in value]
                         for key, value in document.items()})

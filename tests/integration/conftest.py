@@ -20,12 +20,12 @@ _COUNTER = itertools.count(1)
 FIGURES = []  # (test, what, seconds, bound) printed at the end of the run
 
 
-def _why_no_lab():
+def _why_no_lab(tools=("ip", "ucarp", "setsid")):
     """(reason, a missing install) or (None, False). Missing tools are CI's fault; a sandbox without
     namespaces is the machine's, and then the tests are skipped, loudly."""
     if os.geteuid() != 0:
         return "not running as root", False
-    missing = [tool for tool in ("ip", "ucarp", "setsid") if shutil.which(tool) is None]
+    missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         return "missing " + ", ".join(missing), True
     probe = f"cptprobe{os.getpid()}"
@@ -36,15 +36,20 @@ def _why_no_lab():
     return None, False
 
 
+def require_lab(what: str, tools, install: str) -> None:
+    """Skip (loudly) where the machine cannot make a lab; fail under CI when a tool is missing (.ci/run installs
+    them: a CI run must not pass without the lab)."""
+    reason, missing_install = _why_no_lab(tools)
+    if reason is not None:
+        message = f"{what} NOT RUN: {reason}; they need root, ip netns and {install}"
+        if missing_install and os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def lab_ready():
-    reason, missing_install = _why_no_lab()
-    if reason is not None:
-        message = (f"LAB INTEGRATION TESTS NOT RUN: {reason}; they need root, ip netns and ucarp "
-                   "(apt-get install ucarp tcpdump iproute2)")
-        if missing_install and os.environ.get("CI"):
-            pytest.fail(message)  # .ci/run installs them: a CI run must not pass without the lab
-        pytest.skip(message)
+    require_lab("LAB INTEGRATION TESTS", ("ip", "ucarp", "setsid"), "ucarp (apt-get install ucarp tcpdump iproute2)")
 
 
 @pytest.fixture

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from carp_pkg.backends.ucarp import instance_dir
-from carp_pkg.events.hooks import KILL_GRACE_S, hooks_dir, conf_path
+from carp_pkg.events.hooks import KILL_GRACE_S, conf_path
 from carp_pkg.events.log import EventLog, kind
 from carp_pkg.lab.scenarios import SLACK_S, settle
 from carp_pkg.paths import Paths
 from carp_pkg.system import RealRunner, send_signal
-from tests.helpers import wait_until
+from tests.helpers import add_hook, make_hooks_dir, read_hook_runs, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -39,15 +39,11 @@ def recording_hook(out: Path, ucarp_dir: str) -> str:
 
 def install_hooks(lab, host, extra=(), timeout=None) -> Path:
     root = Path(lab.layout.root(host))
-    directory = Path(hooks_dir(str(root)))
-    directory.mkdir(parents=True, exist_ok=True)
-    os.chmod(directory, 0o755)
-    os.chmod(directory.parent, 0o755)
+    directory = make_hooks_dir(root)
     out = root / "hook-runs.txt"
     ucarp_dir = instance_dir(Paths(root=str(root)).state_dir)
     for name, body in (("10-record", recording_hook(out, ucarp_dir)), *extra):
-        (directory / name).write_text(body)
-        os.chmod(directory / name, 0o755)
+        add_hook(directory, name, body)
     if timeout is not None:
         conf = Path(conf_path(str(root)))
         conf.write_text(f"hook_timeout = {timeout}\n")
@@ -55,35 +51,15 @@ def install_hooks(lab, host, extra=(), timeout=None) -> Path:
     return out
 
 
-def runs(out: Path):
-    """[{start, moved: (STATE, time), args, env}] from the recording hook."""
-    found, current = [], None
-    for line in out.read_text().splitlines() if out.exists() else []:
-        word, _, rest = line.partition(" ")
-        if word == "start":
-            current = {"start": float(rest), "moved": None, "args": [], "env": {}}
-        elif word == "moved":
-            parts = rest.split()
-            current["moved"] = (parts[0], float(parts[1])) if len(parts) == 2 else None
-        elif word == "arg":
-            current["args"].append(rest)
-        elif word == "env":
-            name, _, value = rest.partition("=")
-            current["env"][name] = value
-        elif word == "end":
-            found.append(current)
-    return found
-
-
 def with_state(out: Path, state: str, previous=None):
-    return [r for r in runs(out) if r["env"].get("CARP_STATE") == state
+    return [r for r in read_hook_runs(out) if r["env"].get("CARP_STATE") == state
             and (previous is None or r["env"].get("CARP_PREVIOUS_STATE") == previous)]
 
 
 def latencies(host: str, out: Path):
     """VIP moved (the script's state timestamp) → hook started, for each run whose state file still showed it."""
     found = []
-    for run in runs(out):
+    for run in read_hook_runs(out):
         if run["moved"] is not None and run["moved"][0] == run["env"].get("CARP_STATE"):
             found.append((host, run["env"]["CARP_STATE"], run["start"] - run["moved"][1]))
     return found

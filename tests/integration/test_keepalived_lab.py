@@ -9,8 +9,6 @@ the scheduler of a shared 2-core machine). Skipped, loudly, only where namespace
 import itertools
 import json
 import os
-import shutil
-import subprocess
 
 import pytest
 
@@ -24,7 +22,7 @@ from carp_pkg.model import vrrp_master_down
 from carp_pkg.paths import Paths
 
 from tests.helpers import wait_until
-from tests.integration.conftest import tear_down_all
+from tests.integration.conftest import require_lab, tear_down_all
 
 pytestmark = pytest.mark.integration
 
@@ -38,20 +36,7 @@ def allowed(bound):
 
 @pytest.fixture(scope="module")
 def keepalived_lab_ready():
-    if os.geteuid() != 0:
-        pytest.skip("KEEPALIVED LAB TESTS NOT RUN: not running as root")
-    missing = [tool for tool in ("ip", "keepalived") if shutil.which(tool) is None]
-    if missing:
-        message = f"KEEPALIVED LAB TESTS NOT RUN: missing {', '.join(missing)} (apt-get install keepalived iproute2)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    probe = f"cpkprobe{os.getpid()}"
-    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
-    if made.returncode != 0:
-        pytest.skip(f"KEEPALIVED LAB TESTS NOT RUN: this machine cannot create a network namespace: "
-                    f"{made.stderr.strip()}")
-    subprocess.run(["ip", "netns", "delete", probe], capture_output=True)
+    require_lab("KEEPALIVED LAB TESTS", ("ip", "keepalived"), "keepalived (apt-get install keepalived iproute2)")
 
 
 @pytest.fixture
