@@ -58,18 +58,25 @@ def make_lab(lab_ready, tmp_path):
     labs = []
 
     def make(preempt=True, passwords=None, sync=True):
-        lab = Lab.create(str(tmp_path / f"lab{len(labs)}"), prefix=f"cpt{os.getpid()}n{next(_COUNTER)}")
-        labs.append(lab)
-        lab.build(preempt=preempt)
-        for host, password in (passwords or {}).items():
-            lab.write_config(host, {"a": 0, "b": 100}[host], preempt=preempt, password=password)
-        if sync:
-            for host in ("a", "b"):
-                lab.sync(host)
-        return lab
+        def configure(lab):
+            for host, password in (passwords or {}).items():
+                lab.write_config(host, {"a": 0, "b": 100}[host], preempt=preempt, password=password)
+        return new_lab(labs, tmp_path, "cpt", preempt=preempt, sync=sync, configure=configure)
 
     yield make
     tear_down_all(labs)
+
+
+def new_lab(labs, tmp_path, prefix: str, preempt=True, sync=True, configure=lambda lab: None, **create):
+    """A lab of this test (in `labs`, for tear_down_all): built, configured, each host synced unless sync=False."""
+    lab = Lab.create(str(tmp_path / f"lab{len(labs)}"), prefix=f"{prefix}{os.getpid()}n{next(_COUNTER)}", **create)
+    labs.append(lab)
+    lab.build(preempt=preempt)
+    configure(lab)
+    if sync:
+        for host in ("a", "b"):
+            lab.sync(host)
+    return lab
 
 
 def tear_down_all(labs) -> None:

@@ -6,14 +6,12 @@ The protocol bound is the backup's VRRPv3 master-down interval, 3 x interval + (
 (72 ms for the backup at priority 100); a takeover is allowed twice that plus 100 ms (the client's 5 ms probe,
 the scheduler of a shared 2-core machine). Skipped, loudly, only where namespaces cannot be made."""
 
-import itertools
 import json
 import os
 
 import pytest
 
 from carp_pkg.backends.keepalived import KeepalivedFiles
-from carp_pkg.lab import Lab
 from carp_pkg.lab.lab import NetnsRunner
 from carp_pkg.lab.ping import Pinger
 from carp_pkg.lab.raw import bench
@@ -22,11 +20,10 @@ from carp_pkg.model import vrrp_master_down
 from carp_pkg.paths import Paths
 
 from tests.helpers import wait_until
-from tests.integration.conftest import require_lab, tear_down_all
+from tests.integration.conftest import new_lab, require_lab, tear_down_all
 
 pytestmark = pytest.mark.integration
 
-_COUNTER = itertools.count(1)
 BOUND_S = vrrp_master_down(2, 100)  # host b, the backup: 0.072 s
 
 
@@ -44,14 +41,7 @@ def make_lab(keepalived_lab_ready, tmp_path):
     labs = []
 
     def make(unicast=False, sync=True):
-        lab = Lab.create(str(tmp_path / f"lab{len(labs)}"), prefix=f"cpk{os.getpid()}n{next(_COUNTER)}",
-                         backend="keepalived", unicast=unicast, vrrpinterval=2)
-        labs.append(lab)
-        lab.build(preempt=True)
-        if sync:
-            for host in ("a", "b"):
-                lab.sync(host)
-        return lab
+        return new_lab(labs, tmp_path, "cpk", sync=sync, backend="keepalived", unicast=unicast, vrrpinterval=2)
 
     yield make
     tear_down_all(labs)
