@@ -173,6 +173,7 @@ def sync(system: System, paths: Paths, backend: Backend, lock_timeout: float = 3
 def teardown_plan(backend: Backend, running: RunningState) -> Plan:
     """Everything CARP that is running, removed; sysctls are left to their owner (deinstall restores them)."""
     plan = backend.plan(CarpConfig(), running)
+
     def why(step: Step) -> str:  # config.xml is as it was: stop is the reason
         return (step.why.replace(NO_LONGER_CONFIGURED, "is stopped (carp-pkg stop)")
                 .replace(PFSYNC_UNWANTED, "pfsync is stopped (carp-pkg stop)"))
